@@ -1,0 +1,56 @@
+"""Who produces and who consumes each message: the one table the stream, the AsyncAPI document
+and (later) the bus permissions are generated from."""
+
+from dataclasses import dataclass
+
+from . import commands, events
+from .envelope import Message
+
+
+@dataclass(frozen=True)
+class Entry:
+    model: type[Message]
+    producer: str
+    consumers: tuple[str, ...]
+
+    @property
+    def subject(self) -> str:
+        return self.model.subject()
+
+
+SERVICES = ("panel", "configurator", "orchestrator", "storage", "identity")
+
+CATALOGUE: tuple[Entry, ...] = (
+    Entry(events.ConfigSubmitted, "panel", ("configurator",)),
+    Entry(events.ConfigRejected, "configurator", ("panel",)),
+    Entry(events.PlanCreated, "configurator", ("orchestrator", "panel")),
+    Entry(events.DeploymentStarted, "orchestrator", ("panel",)),
+    Entry(events.DeploymentProgress, "orchestrator", ("panel",)),
+    Entry(events.DeploymentSucceeded, "orchestrator", ("panel",)),
+    Entry(events.DeploymentFailed, "orchestrator", ("panel",)),
+    Entry(events.VmProvisioned, "orchestrator", ("panel",)),
+    Entry(commands.BucketRequested, "orchestrator", ("storage",)),
+    Entry(events.BucketCreated, "storage", ("orchestrator",)),
+    Entry(events.BucketFailed, "storage", ("orchestrator",)),
+    Entry(commands.AccountRequested, "orchestrator", ("identity",)),
+    Entry(events.AccountCreated, "identity", ("orchestrator",)),
+    Entry(events.AccountFailed, "identity", ("orchestrator",)),
+    Entry(events.NixosDeployed, "orchestrator", ("panel",)),
+)
+
+BY_TYPE: dict[str, type[Message]] = {entry.subject: entry.model for entry in CATALOGUE}
+
+
+def stream_subjects() -> list[str]:
+    """Subjects the stream stores: every catalogued message and the dead letters (never request/reply)."""
+    from .subjects import DEAD_LETTER_PREFIX
+
+    return [entry.subject for entry in CATALOGUE] + [f"{DEAD_LETTER_PREFIX}.>"]
+
+
+def consumed_by(service: str) -> list[Entry]:
+    return [entry for entry in CATALOGUE if service in entry.consumers]
+
+
+def produced_by(service: str) -> list[Entry]:
+    return [entry for entry in CATALOGUE if entry.producer == service]

@@ -1,0 +1,79 @@
+"""The checked-in documents generated from the contracts: the configuration's JSON Schema and the
+AsyncAPI description of the bus. `python -m contracts.documents` rewrites both; a test fails when
+either is stale."""
+
+import json
+from pathlib import Path
+
+from pydantic.json_schema import models_json_schema
+
+from .catalogue import CATALOGUE
+from .configuration import OperatorConfiguration
+from .subjects import PLAN_PREVIEW, SECRET_GET, STREAM
+
+HERE = Path(__file__).parent
+CONFIGURATION_SCHEMA = HERE / "operator-configuration.schema.json"
+ASYNCAPI = HERE / "asyncapi.json"
+
+
+def configuration_schema() -> dict:
+    schema = OperatorConfiguration.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "operator-configuration", **schema}
+
+
+def asyncapi() -> dict:
+    models = [(entry.model, "validation") for entry in CATALOGUE]
+    _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    channels, operations, messages = {}, {}, {}
+    for entry in CATALOGUE:
+        name = entry.model.__name__
+        channel = entry.subject.replace(".", "_")
+        messages[name] = {
+            "name": entry.subject,
+            "title": name,
+            "summary": (entry.model.__doc__ or "").strip().splitlines()[0] if entry.model.__doc__ else entry.subject,
+            "contentType": "application/json",
+            "x-kind": entry.model.kind,
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+        channels[channel] = {
+            "address": entry.subject,
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        }
+        ref = {"$ref": f"#/channels/{channel}"}
+        operations[f"{entry.producer}.send.{channel}"] = {"action": "send", "channel": ref}
+        for consumer in entry.consumers:
+            operations[f"{consumer}.receive.{channel}"] = {"action": "receive", "channel": ref}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Fediversity control plane bus",
+            "version": "1",
+            "description": (
+                f"Every event and command, stored in the JetStream stream {STREAM}. "
+                f"Request/reply subjects ({PLAN_PREVIEW}, {SECRET_GET}) are core NATS and not stored."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": definitions["$defs"]},
+    }
+
+
+def render(document: dict) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def expected_files() -> dict[Path, str]:
+    return {CONFIGURATION_SCHEMA: render(configuration_schema()), ASYNCAPI: render(asyncapi())}
+
+
+def main() -> None:
+    for path, text in expected_files().items():
+        path.write_text(text)
+        print(f"wrote {path.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

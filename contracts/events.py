@@ -1,0 +1,147 @@
+"""Events: facts, named in the past tense."""
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from . import subjects
+from .envelope import Message
+from .resources import Change, Problem, Resource
+
+
+class ConfigSubmitted(Message):
+    """An operator submitted a configuration revision (panel -> configurator)."""
+
+    type: Literal["config.submitted"] = subjects.CONFIG_SUBMITTED
+    version: Literal[1] = 1
+    revision: int = Field(ge=1, description="The operator's configuration revision number.")
+    configuration: dict[str, Any] = Field(
+        description="An OperatorConfiguration document (see operator-configuration.schema.json), validated by the configurator."
+    )
+
+
+class ConfigRejected(Message):
+    """The configurator refused a revision, with field-level reasons."""
+
+    type: Literal["config.rejected"] = subjects.CONFIG_REJECTED
+    version: Literal[1] = 1
+    revision: int
+    problems: tuple[Problem, ...]
+
+
+class PlanCreated(Message):
+    """The configuration became granular resources and the changes to make."""
+
+    type: Literal["plan.created"] = subjects.PLAN_CREATED
+    version: Literal[1] = 1
+    deployment_id: str
+    revision: int
+    domain: str
+    resources: tuple[Resource, ...]
+    changes: tuple[Change, ...]
+
+
+class DeploymentStarted(Message):
+    type: Literal["deployment.started"] = subjects.DEPLOYMENT_STARTED
+    version: Literal[1] = 1
+    deployment_id: str
+    revision: int
+    total_steps: int
+
+
+StepState = Literal["pending", "running", "done", "failed"]
+
+
+class DeploymentProgress(Message):
+    """One step of a deployment changed state."""
+
+    type: Literal["deployment.progress"] = subjects.DEPLOYMENT_PROGRESS
+    version: Literal[1] = 1
+    deployment_id: str
+    step: str = Field(description="Resource id of the step.")
+    step_kind: str = Field(description="vm, bucket, account or nixos.")
+    state: StepState
+    done: int = Field(description="Steps finished so far.")
+    total: int
+    eta_seconds: float | None = Field(default=None, description="Estimated seconds left, from measured step durations.")
+    detail: str = Field(default="", description="What is happening, in plain words.")
+
+
+class DeploymentSucceeded(Message):
+    type: Literal["deployment.succeeded"] = subjects.DEPLOYMENT_SUCCEEDED
+    version: Literal[1] = 1
+    deployment_id: str
+    revision: int
+    duration_seconds: float
+    urls: dict[str, str] = Field(description="Service name -> its public URL.")
+
+
+class DeploymentFailed(Message):
+    type: Literal["deployment.failed"] = subjects.DEPLOYMENT_FAILED
+    version: Literal[1] = 1
+    deployment_id: str
+    revision: int
+    failed_step: str | None
+    reason: str = Field(description="What failed and why, in plain words.")
+
+
+class VmProvisioned(Message):
+    type: Literal["vm.provisioned"] = subjects.VM_PROVISIONED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    node: str
+    vmid: int
+    name: str
+    address: str
+    cores: int
+    memory_mib: int
+    disk_gib: int
+
+
+class BucketCreated(Message):
+    type: Literal["bucket.created"] = subjects.BUCKET_CREATED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    bucket: str
+    endpoint: str
+    region: str
+    access_key_id: str
+    secret_ref: str = Field(description="Reference to the key's secret, fetched from storage over secret.get.")
+
+
+class BucketFailed(Message):
+    type: Literal["bucket.failed"] = subjects.BUCKET_FAILED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    reason: str
+
+
+class AccountCreated(Message):
+    type: Literal["account.created"] = subjects.ACCOUNT_CREATED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    service: str
+    username: str
+    secret_ref: str = Field(description="Reference to the generated password, fetched from identity over secret.get.")
+
+
+class AccountFailed(Message):
+    type: Literal["account.failed"] = subjects.ACCOUNT_FAILED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    reason: str
+
+
+class NixosDeployed(Message):
+    type: Literal["nixos.deployed"] = subjects.NIXOS_DEPLOYED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    vm_name: str
+    address: str
+    config_hash: str = Field(description="sha256 of the per-VM JSON that now runs.")

@@ -1,0 +1,88 @@
+"""Granular resources a plan is made of, and the changes a plan makes to them."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VmSpec(_Frozen):
+    """A Proxmox VM cloned from the provider's NixOS template."""
+
+    name: str = Field(description="VM name, deterministic: <operator>-<service>.", examples=["acme-mastodon"])
+    cores: int = Field(ge=1, description="vCPU cores.")
+    memory_mib: int = Field(ge=256, description="Memory in MiB.")
+    disk_gib: int = Field(ge=1, description="System disk size in GiB.")
+    tags: tuple[str, ...] = Field(description="Proxmox tags that identify the operator and the resource.")
+
+
+class BucketSpec(_Frozen):
+    """An S3 bucket with an access key allowed on it only."""
+
+    name: str = Field(description="Bucket name, deterministic: fedi-<operator>-<service>.")
+    quota_bytes: int | None = Field(default=None, ge=1, description="Largest total size, or none.")
+    quota_objects: int | None = Field(default=None, ge=1, description="Largest object count, or none.")
+
+
+class AccountSpec(_Frozen):
+    """A service admin account for the operator's initial user."""
+
+    username: str
+    email: str
+    display_name: str
+
+
+class NixosSpec(_Frozen):
+    """The NixOS configuration of one VM, as the per-VM JSON the `nix/` modules read."""
+
+    vm: str = Field(description="Resource id of the VM it is deployed onto.")
+    config: dict[str, Any] = Field(description="The per-VM JSON; run-time facts (address, keys) are filled in by the orchestrator.")
+
+
+class _Resource(_Frozen):
+    id: str = Field(description="Stable id derived from operator, service and kind, e.g. acme/mastodon/vm.")
+    service: str = Field(description="The Fediverse service it belongs to.")
+    depends_on: tuple[str, ...] = Field(default=(), description="Ids of resources that must exist first.")
+
+
+class VmResource(_Resource):
+    kind: Literal["vm"] = "vm"
+    spec: VmSpec
+
+
+class BucketResource(_Resource):
+    kind: Literal["bucket"] = "bucket"
+    spec: BucketSpec
+
+
+class AccountResource(_Resource):
+    kind: Literal["account"] = "account"
+    spec: AccountSpec
+
+
+class NixosResource(_Resource):
+    kind: Literal["nixos"] = "nixos"
+    spec: NixosSpec
+
+
+Resource = Annotated[VmResource | BucketResource | AccountResource | NixosResource, Field(discriminator="kind")]
+
+ChangeAction = Literal["create", "update", "replace", "delete", "unchanged"]
+
+
+class Change(_Frozen):
+    """What the plan does to one resource, compared with what was applied before."""
+
+    resource_id: str
+    action: ChangeAction
+    reason: str = Field(default="", description="Why, in words an operator understands.")
+
+
+class Problem(_Frozen):
+    """One thing wrong with a submitted configuration."""
+
+    field: str = Field(description="Dotted path of the field, e.g. initialUser.email.")
+    message: str = Field(description="What is wrong, in plain words.")

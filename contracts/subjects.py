@@ -1,0 +1,36 @@
+"""Every subject on the bus, in one place. Services never spell a subject inline."""
+
+STREAM = "FEDI"
+"""The one JetStream stream that holds every event and command: the bus and the audit log."""
+
+CONFIG_SUBMITTED = "config.submitted"
+CONFIG_REJECTED = "config.rejected"
+PLAN_CREATED = "plan.created"
+
+DEPLOYMENT_STARTED = "deployment.started"
+DEPLOYMENT_PROGRESS = "deployment.progress"
+DEPLOYMENT_SUCCEEDED = "deployment.succeeded"
+DEPLOYMENT_FAILED = "deployment.failed"
+
+VM_PROVISIONED = "vm.provisioned"
+
+BUCKET_REQUESTED = "bucket.requested"
+BUCKET_CREATED = "bucket.created"
+BUCKET_FAILED = "bucket.failed"
+
+ACCOUNT_REQUESTED = "account.requested"
+ACCOUNT_CREATED = "account.created"
+ACCOUNT_FAILED = "account.failed"
+
+NIXOS_DEPLOYED = "nixos.deployed"
+
+DEAD_LETTER_PREFIX = "dlq"
+"""A message that cannot be handled is parked on `dlq.<original subject>` with the reason in headers."""
+
+# Core NATS request/reply: never stored in the stream.
+PLAN_PREVIEW = "plan.preview"
+SECRET_GET = "secret.get"
+
+
+def dead_letter(subject: str) -> str:
+    return f"{DEAD_LETTER_PREFIX}.{subject}"

@@ -1,0 +1,181 @@
+"""A service's connection to the bus: idempotent durable consumers, the outbox relay, request/reply.
+
+Handlers are plain functions `async def handle(message, uow)`: they change state through
+`uow.session` and queue outgoing messages with `uow.publish`; the bus commits both together with
+the id of the handled message, then acks. A failing handler is redelivered with backoff; after
+`max_deliveries` the message is parked on the dead-letter subject and the consumer carries on.
+"""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete, select
+
+from contracts import MalformedMessage, Message, decode
+from contracts.subjects import STREAM, dead_letter
+
+from . import logs
+from .settings import ServiceSettings
+from .stream import ensure_stream
+from .uow import CORRELATION, TRACEPARENT, UnitOfWork, UnitsOfWork
+
+M = TypeVar("M", bound=Message)
+Handler = Callable[[M, UnitOfWork], Awaitable[None]]
+R = TypeVar("R", bound=BaseModel)
+
+DEAD_LETTER_REASON = "Fedi-Dead-Letter-Reason"
+DEAD_LETTER_CONSUMER = "Fedi-Dead-Letter-Consumer"
+
+log = logs.get("bus")
+
+
+class Bus:
+    def __init__(self, service: str, settings: ServiceSettings, units: UnitsOfWork) -> None:
+        self.service = service
+        self.settings = settings
+        self.units = units
+        self.broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1)
+        self._wake_relay = asyncio.Event()
+        self._relay: asyncio.Task | None = None
+
+    # -- consuming -------------------------------------------------------------------------
+
+    def on(self, model: type[M], handler: Handler) -> None:
+        """Handle every `model` message exactly once (per this service)."""
+        subject = model.subject()
+        durable = f"{self.service}-{subject.replace('.', '-')}"
+
+        @self.broker.subscriber(
+            subject,
+            stream=JStream(STREAM, declare=False),
+            durable=durable,
+            pull_sub=PullSub(batch_size=16, timeout=1.0),
+            config=ConsumerConfig(
+                ack_wait=self.settings.ack_wait_seconds, max_deliver=self.settings.max_deliveries + 1
+            ),
+            ack_policy=AckPolicy.MANUAL,
+            title=f"{durable}:consume",
+        )
+        async def consume(msg: NatsMessage) -> None:
+            await self._consume(msg, model, handler, durable)
+
+    async def _consume(self, msg, model: type[M], handler: Handler, consumer: str) -> None:
+        deliveries = msg.raw_message.metadata.num_delivered
+        try:
+            message = decode(msg.body)
+            if not isinstance(message, model):
+                raise MalformedMessage(f"a {message.type} message on {model.subject()}")
+        except MalformedMessage as exc:
+            await self._dead_letter(msg, consumer, str(exc))
+            return
+        with logs.bound(
+            correlation_id=message.correlation_id,
+            causation_id=message.causation_id,
+            event_id=str(message.event_id),
+            operator_id=message.operator_id,
+            message_type=message.type,
+        ):
+            try:
+                await self._handle_once(message, handler, consumer, msg.headers.get(TRACEPARENT))
+            except Exception as exc:  # any handler fault: redeliver, then dead-letter
+                if deliveries >= self.settings.max_deliveries:
+                    log.error("handler failed for the last time", deliveries=deliveries, exc_info=True)
+                    await self._dead_letter(msg, consumer, f"{type(exc).__name__}: {exc}")
+                else:
+                    delay = self.settings.redelivery_backoff_seconds * 2 ** (deliveries - 1)
+                    log.warning("handler failed; will retry", deliveries=deliveries, retry_in=delay, error=str(exc))
+                    await msg.nack(delay=delay)
+                return
+        await msg.ack()
+        self.wake_relay()
+
+    async def _handle_once(self, message: Message, handler: Handler, consumer: str, traceparent: str | None) -> None:
+        async with self.units(traceparent) as uow:
+            if await uow.already_processed(consumer, str(message.event_id)):
+                log.info("duplicate ignored")
+                return
+            await handler(message, uow)
+            await uow.mark_processed(consumer, str(message.event_id))
+            await uow.commit()
+
+    async def _dead_letter(self, msg, consumer: str, reason: str) -> None:
+        metadata = msg.raw_message.metadata
+        log.error("message parked on the dead-letter subject", reason=reason, subject=msg.raw_message.subject)
+        headers = {
+            DEAD_LETTER_REASON: reason[:2000],
+            DEAD_LETTER_CONSUMER: consumer,
+            "Nats-Msg-Id": f"dlq-{consumer}-{metadata.sequence.stream}",
+        }
+        await self.broker.publish(msg.body, dead_letter(msg.raw_message.subject), headers=headers, stream=STREAM)
+        await msg.reject()
+
+    # -- publishing (outbox relay) ------------------------------------------------------------
+
+    def wake_relay(self) -> None:
+        self._wake_relay.set()
+
+    async def relay_once(self, batch: int = 200) -> int:
+        """Publish what the outbox holds, oldest first; returns how many were sent."""
+        outbox = self.units.outbox
+        async with self.units.database.session() as session:
+            rows = (await session.execute(select(outbox).order_by(outbox.c.id).limit(batch))).all()
+            for row in rows:
+                headers = json.loads(row.headers) | {"Nats-Msg-Id": row.event_id}
+                correlation_id = headers.pop(CORRELATION, None)
+                await self.broker.publish(
+                    row.payload, row.subject, headers=headers, correlation_id=correlation_id, stream=STREAM
+                )
+                await session.execute(delete(outbox).where(outbox.c.id == row.id))
+                await session.commit()
+        return len(rows)
+
+    async def _relay_forever(self) -> None:
+        while True:
+            try:
+                while await self.relay_once():
+                    pass
+            except Exception:
+                log.warning("outbox relay failed; will retry", exc_info=True)
+                await asyncio.sleep(1.0)
+            try:
+                await asyncio.wait_for(self._wake_relay.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            self._wake_relay.clear()
+
+    # -- request/reply (core NATS) ---------------------------------------------------------------
+
+    def respond(self, subject: str, request_model: type[BaseModel], answer: Callable[[BaseModel], Awaitable[BaseModel]]) -> None:
+        """Answer core NATS requests on `subject` (not stored in the stream)."""
+
+        @self.broker.subscriber(subject, queue=f"{self.service}-responders", title=f"{subject}:respond")
+        async def reply(msg: NatsMessage) -> bytes:
+            try:
+                request = request_model.model_validate_json(msg.body)
+            except ValidationError as exc:
+                return json.dumps({"error": f"bad request: {exc.errors()[0]['msg']}"}).encode()
+            return (await answer(request)).model_dump_json().encode()
+
+    async def request(self, subject: str, body: BaseModel, reply_model: type[R], timeout: float = 5.0) -> R:
+        response = await self.broker.request(body.model_dump_json().encode(), subject, timeout=timeout)
+        return reply_model.model_validate_json(response.body)
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        await ensure_stream(self.broker.connection.jetstream())
+        await self.broker.start()
+        self._relay = asyncio.create_task(self._relay_forever(), name=f"{self.service}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._relay:
+            self._relay.cancel()
+            await asyncio.gather(self._relay, return_exceptions=True)
+        await self.broker.stop()

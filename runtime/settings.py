@@ -1,0 +1,48 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-only-secret-key-change-me"
+
+
+class ServiceSettings(BaseSettings):
+    """Read from `FEDI_<SERVICE>_*` environment variables (the subclass sets the prefix)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    """SQLAlchemy async URL; empty means SQLite in data_dir. PostgreSQL: postgresql+asyncpg://..."""
+    log_level: str = "INFO"
+    max_deliveries: int = 5
+    """Deliveries of one message before it is parked on the dead-letter subject."""
+    redelivery_backoff_seconds: float = 0.5
+    """First redelivery delay; doubles with every further delivery."""
+    ack_wait_seconds: float = 60.0
+
+    service_name: str = "service"
+
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / (self.service_name + '.db')}"
+
+
+class SecretKeySettings(ServiceSettings):
+    """For services that encrypt secrets at rest."""
+
+    secret_key: str = DEVELOPMENT_SECRET
+    """Key material for encrypting stored secrets (any string; a Fernet key is derived from it)."""
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self):
+        if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:
+            raise ValueError(f"set FEDI_{self.service_name.upper()}_SECRET_KEY: the development key is refused in production")
+        return self

@@ -1,0 +1,8 @@
+from pydantic_settings import SettingsConfigDict
+
+from runtime.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="FEDI_CONFIGURATOR_", extra="ignore")
+    service_name: str = "configurator"
