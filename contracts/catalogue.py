@@ -28,14 +28,14 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(events.DeploymentProgress, "orchestrator", ("panel",)),
     Entry(events.DeploymentSucceeded, "orchestrator", ("panel",)),
     Entry(events.DeploymentFailed, "orchestrator", ("panel",)),
-    Entry(events.VmProvisioned, "orchestrator", ("panel",)),
+    Entry(events.VmProvisioned, "orchestrator", ()),  # for operations (fedi trace, events tail)
     Entry(commands.BucketRequested, "orchestrator", ("storage",)),
     Entry(events.BucketCreated, "storage", ("orchestrator",)),
     Entry(events.BucketFailed, "storage", ("orchestrator",)),
     Entry(commands.AccountRequested, "orchestrator", ("identity",)),
     Entry(events.AccountCreated, "identity", ("orchestrator",)),
     Entry(events.AccountFailed, "identity", ("orchestrator",)),
-    Entry(events.NixosDeployed, "orchestrator", ("panel",)),
+    Entry(events.NixosDeployed, "orchestrator", ()),
 )
 
 BY_TYPE: dict[str, type[Message]] = {entry.subject: entry.model for entry in CATALOGUE}

@@ -8,7 +8,7 @@ form and by `nix/`.
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 SERVICES = ("mastodon", "peertube", "pixelfed")
@@ -144,3 +144,18 @@ class OperatorConfiguration(_Form):
 
     def service(self, name: str) -> Mastodon | Peertube | Pixelfed:
         return getattr(self, name)
+
+
+def problems_of(exc: ValidationError, strip: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """Field-level reasons in plain words: `[{"field": "initialUser.email", "message": ...}]`.
+
+    `strip` drops leading location parts (FastAPI puts "body" first)."""
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        while location and location[0] in strip:
+            location.pop(0)
+        problems.append(
+            {"field": ".".join(location) or "services", "message": error["msg"].removeprefix("Value error, ")}
+        )
+    return problems

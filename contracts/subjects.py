@@ -30,7 +30,12 @@ DEAD_LETTER_PREFIX = "dlq"
 # Core NATS request/reply: never stored in the stream.
 PLAN_PREVIEW = "plan.preview"
 SECRET_GET = "secret.get"
+"""Prefix: a secret's owner answers on `secret.get.<owner>`."""
 
 
 def dead_letter(subject: str) -> str:
     return f"{DEAD_LETTER_PREFIX}.{subject}"
+
+
+def secret_get(owner: str) -> str:
+    return f"{SECRET_GET}.{owner}"

@@ -42,6 +42,7 @@ class Bus:
         self.units = units
         self.broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1)
         self._wake_relay = asyncio.Event()
+        units.on_publish = self.wake_relay
         self._relay: asyncio.Task | None = None
 
     # -- consuming -------------------------------------------------------------------------
@@ -93,7 +94,6 @@ class Bus:
                     await msg.nack(delay=delay)
                 return
         await msg.ack()
-        self.wake_relay()
 
     async def _handle_once(self, message: Message, handler: Handler, consumer: str, traceparent: str | None) -> None:
         async with self.units(traceparent) as uow:

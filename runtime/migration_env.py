@@ -18,3 +18,11 @@ def create_messaging_tables() -> None:
 
     for table in messaging_tables(MetaData()):
         table.create(context.get_bind())
+
+
+def create_secrets_table() -> None:
+    from sqlalchemy import MetaData
+
+    from .secrets import secrets_table
+
+    secrets_table(MetaData()).create(context.get_bind())

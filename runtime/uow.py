@@ -17,11 +17,15 @@ CORRELATION = "correlation_id"
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, outbox, processed, traceparent: str | None = None) -> None:
+    def __init__(
+        self, session: AsyncSession, outbox, processed, traceparent: str | None = None, on_publish=None
+    ) -> None:
         self.session = session
+        self._on_publish = on_publish
         self._outbox = outbox
         self._processed = processed
-        self._traceparent = traceparent
+        self.traceparent = traceparent
+        self._after_commit: list = []
         self._rows: list[dict] = []
         self.published: list[Message] = []
 
@@ -29,12 +33,13 @@ class UnitOfWork:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self.session.rollback()
+        # close() ends any uncommitted transaction (rolled back) and detaches objects without
+        # expiring them, so what was read stays readable after the unit of work.
         await self.session.close()
 
     def publish(self, message: Message) -> None:
         """Queue a message; it leaves with the commit (through the outbox)."""
-        headers = {TRACEPARENT: child_traceparent(self._traceparent), CORRELATION: message.correlation_id}
+        headers = {TRACEPARENT: child_traceparent(self.traceparent), CORRELATION: message.correlation_id}
         self._rows.append(
             {
                 "event_id": str(message.event_id),
@@ -45,6 +50,10 @@ class UnitOfWork:
             }
         )
         self.published.append(message)
+
+    def after_commit(self, callback) -> None:
+        """Run `callback()` once the transaction has committed (e.g. wake a worker)."""
+        self._after_commit.append(callback)
 
     async def already_processed(self, consumer: str, event_id: str) -> bool:
         query = select(self._processed.c.event_id).where(
@@ -58,10 +67,16 @@ class UnitOfWork:
         )
 
     async def commit(self) -> None:
-        if self._rows:
+        published = bool(self._rows)
+        if published:
             await self.session.execute(insert(self._outbox), self._rows)
         await self.session.commit()
         self._rows.clear()
+        callbacks, self._after_commit = self._after_commit, []
+        if published and self._on_publish:
+            callbacks.append(self._on_publish)
+        for callback in callbacks:
+            callback()
 
 
 class UnitsOfWork:
@@ -70,9 +85,11 @@ class UnitsOfWork:
     def __init__(self, database, metadata) -> None:
         self.database = database
         self.outbox, self.processed = _tables(metadata)
+        self.on_publish = None
+        """Called after a commit that queued messages (the bus wakes its outbox relay)."""
 
     def __call__(self, traceparent: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.database.session(), self.outbox, self.processed, traceparent)
+        return UnitOfWork(self.database.session(), self.outbox, self.processed, traceparent, self.on_publish)
 
 
 def _tables(metadata):

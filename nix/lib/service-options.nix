@@ -1,6 +1,6 @@
 # What every Fediverse service module shares: the options it declares under
-# `fediversity.<name>` (mirroring the per-VM JSON: enable, hostName, s3.*, admin.*, options)
-# and a warning for keys of `options` it does not understand.
+# `fediversity.<name>` (mirroring the per-VM JSON: enable, hostName, s3.*, admin.*, options),
+# and its checks: S3 settings are complete, and a warning for `options` keys it does not understand.
 { config, lib }:
 let
   inherit (lib) mkOption types;
@@ -17,11 +17,13 @@ in
     };
     s3 = {
       bucket = mkOption {
-        type = types.str;
-        description = "S3 bucket holding ${title}'s media.";
+        type = types.nullOr types.str;
+        default = null;
+        description = "S3 bucket holding ${title}'s media; null keeps media on the VM's disk.";
       };
       endpoint = mkOption {
-        type = types.str;
+        type = types.nullOr types.str;
+        default = null;
         example = "https://s3.provider.example";
         description = "URL of the S3 API (Garage).";
       };
@@ -31,11 +33,13 @@ in
         description = "S3 region name.";
       };
       accessKeyId = mkOption {
-        type = types.str;
+        type = types.nullOr types.str;
+        default = null;
         description = "S3 access key id (not secret).";
       };
       secretAccessKeyFile = mkOption {
-        type = types.path;
+        type = types.nullOr types.path;
+        default = null;
         description = "File on the VM holding the S3 secret access key.";
       };
     };
@@ -64,7 +68,15 @@ in
     };
   };
 
-  unknownOptionWarnings = name: understood: options:
-    map (key: "fediversity.${name}.options.${key} is not understood by the ${name} module and is ignored.")
-      (lib.subtractLists understood (builtins.attrNames options));
+  checks = name: understood: cfg: {
+    assertions = map
+      (option: {
+        assertion = cfg.s3.bucket == null || cfg.s3.${option} != null;
+        message = "fediversity.${name}.s3.${option} must be set when fediversity.${name}.s3.bucket is.";
+      })
+      [ "endpoint" "accessKeyId" "secretAccessKeyFile" ];
+    warnings = map
+      (key: "fediversity.${name}.options.${key} is not understood by the ${name} module and is ignored.")
+      (lib.subtractLists understood (builtins.attrNames cfg.options));
+  };
 }

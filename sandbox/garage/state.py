@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from . import errors
 from .errors import INVALID_BUCKET_NAME_MESSAGE
@@ -22,6 +23,13 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def rfc3339(ms: int | None) -> str | None:
+    """A timestamp as Garage (chrono) writes it: `2025-06-23T07:53:44.123Z`."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def is_valid_bucket_name(name: str) -> bool:
@@ -55,6 +63,10 @@ class AccessKey:
     secret: str = field(repr=False)
     created: int = field(default_factory=now_ms)
     create_bucket: bool = False
+    expiration: int | None = None  # ms since the epoch
+
+    def expired(self, at_ms: int | None = None) -> bool:
+        return self.expiration is not None and self.expiration <= (at_ms or now_ms())
 
 
 @dataclass
@@ -74,6 +86,7 @@ class Bucket:
     local_aliases: list[tuple[str, str]] = field(default_factory=list)  # (key id, alias)
     max_size: int | None = None
     max_objects: int | None = None
+    website: dict | None = None  # {"indexDocument", "errorDocument"} when website access is on
     perms: dict[str, Perm] = field(default_factory=dict)
     objects: dict[str, StoredObject] = field(default_factory=dict)
 
@@ -271,7 +284,7 @@ class GarageState:
                 "buckets": [
                     {
                         **{f: getattr(b, f) for f in ("id", "moto_name", "created", "global_aliases",
-                                                      "max_size", "max_objects")},
+                                                      "max_size", "max_objects", "website")},
                         "local_aliases": [list(la) for la in b.local_aliases],
                         "perms": {k: vars(p).copy() for k, p in b.perms.items()},
                         "objects": {
@@ -302,6 +315,7 @@ class GarageState:
                 local_aliases=[tuple(la) for la in raw["local_aliases"]],
                 max_size=raw["max_size"],
                 max_objects=raw["max_objects"],
+                website=raw.get("website"),
                 perms={k: Perm(**p) for k, p in raw["perms"].items()},
             )
             for name, o in raw["objects"].items():

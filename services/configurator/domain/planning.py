@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from contracts.configuration import OperatorConfiguration
+from contracts.configuration import OperatorConfiguration, problems_of
 from contracts.resources import (
     AccountResource,
     AccountSpec,
@@ -37,18 +37,9 @@ def validate(document: dict) -> OperatorConfiguration:
     try:
         return OperatorConfiguration.model_validate(document)
     except ValidationError as exc:
-        raise InvalidConfiguration(problems_of(exc)) from None
+        raise InvalidConfiguration([Problem(**problem) for problem in problems_of(exc)]) from None
 
 
-def problems_of(exc: ValidationError) -> list[Problem]:
-    """Field-level reasons in plain words (pydantic's 'Value error, ' prefix dropped)."""
-    return [
-        Problem(
-            field=".".join(str(part) for part in error["loc"]) or "services",
-            message=error["msg"].removeprefix("Value error, "),
-        )
-        for error in exc.errors()
-    ]
 
 
 def resource_id(operator: str, service: str, kind: str) -> str:

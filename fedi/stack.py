@@ -1,0 +1,203 @@
+"""The embedded stack: nats-server, the sandbox stand-ins and the five services, each its own
+process, with their state under one folder. `fedi up` runs it; the end-to-end tests do too."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime.nats_server import NatsServer, free_port
+
+SERVICES = ("configurator", "storage", "identity", "orchestrator", "panel")
+PROXMOX_TOKEN_ID = "root@pam!fedi"
+
+
+@dataclass
+class Stack:
+    home: Path
+    panel_port: int = 8000
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for every service (e.g. FEDI_ORCHESTRATOR_PARALLELISM)."""
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.home = self.home.resolve()
+        self.sandbox = self.home / "sandbox"
+        self.logs = self.home / "logs"
+        ports = _stable_ports(self.home / "ports.json", ("nats", "nats_monitor", "proxmox", "garage_admin", "garage_s3"))
+        self.nats = NatsServer(
+            self.home / "nats", port=ports.pop("nats"), monitor_port=ports.pop("nats_monitor"), log_file=self.logs / "nats.log"
+        )
+        self.ports = ports
+        self.proxmox_secret = _stable_secret(self.home / "sandbox" / "proxmox-token")
+        self.garage_token = _stable_secret(self.home / "sandbox" / "garage-token")
+
+    # -- where things are ---------------------------------------------------------------------------
+
+    @property
+    def panel_url(self) -> str:
+        return f"http://127.0.0.1:{self.panel_port}"
+
+    @property
+    def proxmox_url(self) -> str:
+        return f"https://127.0.0.1:{self.ports['proxmox']}"
+
+    @property
+    def garage_admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['garage_admin']}"
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['garage_s3']}"
+
+    def describe(self) -> dict:
+        return {
+            "panel": self.panel_url,
+            "nats": self.nats.url,
+            "nats_monitor": f"http://127.0.0.1:{self.nats.monitor_port}",
+            "proxmox_sandbox": self.proxmox_url,
+            "garage_admin_sandbox": self.garage_admin_url,
+            "s3_sandbox": self.s3_url,
+            "nixos_sandbox_records": str(self.sandbox / "nixos"),
+            "logs": str(self.logs),
+            "data": str(self.home),
+        }
+
+    # -- life cycle -----------------------------------------------------------------------------------
+
+    def start(self) -> "Stack":
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.sandbox.mkdir(parents=True, exist_ok=True)
+        self.nats.start()
+        self._spawn("proxmox", [
+            "-m", "sandbox.proxmox", "--port", str(self.ports["proxmox"]),
+            "--state-file", str(self.sandbox / "proxmox.json"), "--cert-dir", str(self.sandbox / "tls"),
+            "--token-id", PROXMOX_TOKEN_ID, "--token-secret", self.proxmox_secret,
+        ])
+        self._spawn("garage", [
+            "-m", "sandbox.garage", "--admin-port", str(self.ports["garage_admin"]),
+            "--s3-port", str(self.ports["garage_s3"]), "--admin-token", self.garage_token,
+            "--state-file", str(self.sandbox / "garage.json"),
+        ])
+        for name, port in self.ports.items():
+            _wait_for_port(port, f"sandbox {name}", self.processes)
+        for service in SERVICES:
+            self.start_service(service)
+        _wait_for_port(self.panel_port, "panel", self.processes)
+        (self.home / "stack.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+        return self
+
+    def start_service(self, service: str) -> None:
+        self._spawn(service, ["-m", f"services.{service}"], self.service_env(service))
+
+    def service_env(self, service: str) -> dict[str, str]:
+        prefix = f"FEDI_{service.upper()}_"
+        settings = {
+            "NATS_URL": self.nats.url,
+            "DATA_DIR": str(self.home / service),
+            "REDELIVERY_BACKOFF_SECONDS": "0.2",
+        }
+        settings |= {
+            "orchestrator": {
+                "PROXMOX_HOST": "127.0.0.1",
+                "PROXMOX_PORT": str(self.ports["proxmox"]),
+                "PROXMOX_TOKEN_ID": PROXMOX_TOKEN_ID,
+                "PROXMOX_TOKEN_SECRET": self.proxmox_secret,
+                "PROXMOX_VERIFY_SSL": str(self.sandbox / "tls" / "cert.pem"),
+                "PROXMOX_POLL_SECONDS": "0.05",
+                "RETRY_BACKOFF_SECONDS": "0.2",
+                "DEPLOY_COMMAND": (
+                    f"{sys.executable} -m sandbox.nixos_target switch --flake {{flake}}#{{vm}} "
+                    f"--target-host root@{{address}} --state-dir {self.sandbox / 'nixos'}"
+                ),
+            },
+            "storage": {
+                "GARAGE_ADMIN_URL": self.garage_admin_url,
+                "GARAGE_ADMIN_TOKEN": self.garage_token,
+                "S3_ENDPOINT": self.s3_url,
+            },
+            "panel": {"HTTP_PORT": str(self.panel_port)},
+        }.get(service, {})
+        return {prefix + key: value for key, value in settings.items()}
+
+    def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
+        env = os.environ | self.env | (extra_env or {})
+        log = open(self.logs / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.home
+        )
+        log.close()
+
+    def kill(self, name: str) -> None:
+        """Kills one process at once (SIGKILL), as a crash would."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            _terminate(self.processes.pop(name))
+        self.nats.stop()
+
+    def alive(self) -> dict[str, bool]:
+        return {name: process.poll() is None for name, process in self.processes.items()}
+
+
+def _terminate(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_port(port: int, what: str, processes: dict[str, subprocess.Popen], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode} while waiting for {what}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{what} did not listen on port {port} within {timeout:.0f}s")
+
+
+def _stable_ports(path: Path, names: tuple[str, ...]) -> dict[str, int]:
+    """The ports this data folder used before when they are still free (state refers to them), else new ones."""
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    ports = {name: previous[name] if _is_free(previous.get(name)) else free_port() for name in names}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ports))
+    return ports
+
+
+def _is_free(port: int | None) -> bool:
+    if not port:
+        return False
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _stable_secret(path: Path) -> str:
+    """A sandbox credential made once per data folder, so a restarted stack still matches its state."""
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(24))
+        path.chmod(0o600)
+    return path.read_text().strip()

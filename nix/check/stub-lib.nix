@@ -1,0 +1,29 @@
+# Just enough of nixpkgs' `lib` to evaluate the option declarations of the fediversity modules
+# offline, where `<nixpkgs>` is not available. Types carry `description` and `check` as in nixpkgs.
+let
+  mkType = description: check: { _type = "option-type"; inherit description check; };
+  types = {
+    str = mkType "string" builtins.isString;
+    bool = mkType "boolean" builtins.isBool;
+    int = mkType "signed integer" builtins.isInt;
+    ints.positive = mkType "positive integer, meaning >0" (v: builtins.isInt v && v > 0);
+    path = mkType "absolute path" (v: builtins.isString v && builtins.substring 0 1 v == "/");
+    anything = mkType "anything" (v: true);
+    attrsOf = t: mkType "attribute set of ${t.description}"
+      (v: builtins.isAttrs v && builtins.all t.check (builtins.attrValues v));
+    listOf = t: mkType "list of ${t.description}" (v: builtins.isList v && builtins.all t.check v);
+    nullOr = t: mkType "null or ${t.description}" (v: v == null || t.check v);
+  };
+in
+{
+  inherit types;
+  mkOption = attrs: attrs // { _type = "option"; };
+  mkEnableOption = name: {
+    _type = "option";
+    type = types.bool;
+    default = false;
+    description = "Whether to enable ${name}.";
+  };
+  literalExpression = text: { _type = "literalExpression"; inherit text; };
+  subtractLists = remove: builtins.filter (x: !(builtins.elem x remove));
+}

@@ -1,0 +1,76 @@
+# Mastodon on the operator's VM, wired onto nixpkgs' `services.mastodon`: media in S3 (when a
+# bucket is given), nginx virtual host with an ACME certificate, the operator's admin account.
+# Understood `options`: singleUserMode (bool), registrations ("open" | "approval" | "closed").
+{ config, lib, ... }:
+let
+  cfg = config.fediversity.mastodon;
+  useS3 = cfg.s3.bucket != null;
+  service = import ./lib/service-options.nix { inherit config lib; };
+  secrets = (import ./lib/secret-env.nix { inherit lib; }).envFile {
+    name = "mastodon";
+    owner = config.services.mastodon.user;
+    fromFiles.AWS_SECRET_ACCESS_KEY = cfg.s3.secretAccessKeyFile;
+  };
+  initDb = config.systemd.services.mastodon-init-db;
+  registrations = { open = "open"; approval = "approved"; closed = "close"; }.${cfg.options.registrations or "approval"};
+in
+{
+  options.fediversity.mastodon = service.declare { name = "mastodon"; title = "Mastodon"; };
+
+  config = lib.mkIf cfg.enable (lib.mkMerge [
+    {
+      inherit (service.checks "mastodon" [ "singleUserMode" "registrations" ] cfg) assertions warnings;
+
+      services.mastodon = {
+        enable = true;
+        localDomain = cfg.hostName;
+        configureNginx = true; # virtual host for localDomain with enableACME and forceSSL
+        streamingProcesses = lib.max 1 (config.fediversity.vm.cores - 1);
+        smtp.fromAddress = "notifications@${cfg.hostName}";
+        extraConfig.SINGLE_USER_MODE = lib.boolToString (cfg.options.singleUserMode or false);
+      };
+
+      # tootctl cannot set a chosen password, so the account is created by tootctl and its
+      # password set through the Rails console, in the environment mastodon-init-db runs with.
+      systemd.services.fediversity-mastodon-init = {
+        description = "Create the operator's Mastodon admin account and apply the instance settings";
+        after = [ "mastodon-init-db.service" ];
+        requires = [ "mastodon-init-db.service" ];
+        wantedBy = [ "multi-user.target" ];
+        path = [ config.services.mastodon.package ];
+        environment = initDb.environment // {
+          ADMIN_USERNAME = cfg.admin.username;
+          ADMIN_EMAIL = cfg.admin.email;
+        };
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          User = config.services.mastodon.user;
+          WorkingDirectory = config.services.mastodon.package;
+          EnvironmentFile = initDb.serviceConfig.EnvironmentFile;
+          LoadCredential = "admin-password:${cfg.admin.passwordFile}";
+        };
+        script = ''
+          tootctl accounts create "$ADMIN_USERNAME" --email "$ADMIN_EMAIL" --confirmed --role Owner > /dev/null || true
+          rails runner '
+            password = File.read(File.join(ENV.fetch("CREDENTIALS_DIRECTORY"), "admin-password")).strip
+            user = Account.find_local!(ENV.fetch("ADMIN_USERNAME")).user
+            user.update!(password: password, password_confirmation: password, approved: true)
+          '
+          tootctl settings registrations ${registrations}
+        '';
+      };
+    }
+    (lib.mkIf useS3 {
+      services.mastodon.extraConfig = {
+        S3_ENABLED = "true";
+        S3_BUCKET = cfg.s3.bucket;
+        S3_ENDPOINT = cfg.s3.endpoint;
+        S3_REGION = cfg.s3.region;
+        AWS_ACCESS_KEY_ID = cfg.s3.accessKeyId;
+      };
+      services.mastodon.extraEnvFiles = [ secrets.path ];
+      system.activationScripts.fediversity-mastodon-env = secrets.script;
+    })
+  ]);
+}

@@ -1,0 +1,92 @@
+"""Secrets at rest: encrypted in the owner's database, handed out by reference over request/reply
+to allowed services only. Events carry references (`secret://<owner>/<id>`), never values."""
+
+import base64
+import hashlib
+import uuid
+from datetime import UTC, datetime
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, insert, select
+
+from contracts.requests import SecretReply, SecretRequest
+
+from . import logs
+
+log = logs.get("secrets")
+
+
+class SecretBox:
+    """Encrypts with a key derived from the service's configured secret key."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()))
+
+    def encrypt(self, value: str) -> bytes:
+        return self._fernet.encrypt(value.encode())
+
+    def decrypt(self, token: bytes) -> str:
+        return self._fernet.decrypt(token).decode()
+
+
+def secrets_table(metadata: MetaData) -> Table:
+    return Table(
+        "secrets",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("ciphertext", LargeBinary, nullable=False),
+        Column("allowed", String(200), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+class Secrets:
+    """One service's secret store (in its own database)."""
+
+    def __init__(self, owner: str, table: Table, box: SecretBox) -> None:
+        self.owner = owner
+        self.table = table
+        self.box = box
+
+    async def put(self, session, value: str, allowed: tuple[str, ...]) -> str:
+        """Stores `value` in the caller's transaction; returns its reference."""
+        secret_id = str(uuid.uuid4())
+        await session.execute(
+            insert(self.table).values(
+                id=secret_id,
+                ciphertext=self.box.encrypt(value),
+                allowed=",".join(allowed),
+                created_at=datetime.now(UTC),
+            )
+        )
+        return f"secret://{self.owner}/{secret_id}"
+
+    async def get(self, session, ref: str) -> tuple[str, tuple[str, ...]] | None:
+        prefix = f"secret://{self.owner}/"
+        if not ref.startswith(prefix):
+            return None
+        row = (await session.execute(select(self.table).where(self.table.c.id == ref.removeprefix(prefix)))).first()
+        if row is None:
+            return None
+        return self.box.decrypt(row.ciphertext), tuple(row.allowed.split(","))
+
+    def responder(self, sessions):
+        """The `secret.get.<owner>` answer: the value to allowed requesters, nothing to others."""
+
+        async def answer(request: SecretRequest) -> SecretReply:
+            async with sessions() as session:
+                try:
+                    found = await self.get(session, request.ref)
+                except InvalidToken:
+                    log.error("stored secret cannot be decrypted with the configured key", ref=request.ref)
+                    return SecretReply(error="secret cannot be decrypted")
+            if found is None:
+                return SecretReply(error="no such secret")
+            value, allowed = found
+            if request.requester not in allowed:
+                log.warning("secret refused", ref=request.ref, requester=request.requester)
+                return SecretReply(error=f"{request.requester} may not read this secret")
+            log.info("secret handed out", ref=request.ref, requester=request.requester)
+            return SecretReply(value=value)
+
+        return answer

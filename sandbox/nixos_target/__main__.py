@@ -1,0 +1,86 @@
+"""Deploy a generated deployment onto a sandbox VM, as `nixos-rebuild switch` would.
+
+Environment: FEDI_SANDBOX_NIXOS_STATE (state directory when --state-dir is not given),
+FEDI_SANDBOX_NIXOS_DELAY (seconds between progress lines), FEDI_SANDBOX_NIXOS_FAIL (comma-separated
+VM names, or *, whose activation fails with exit status 4).
+"""
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from sandbox.nixos_target import progress, state
+from sandbox.nixos_target.validation import DeploymentInvalid, enabled_services, validate_deployment
+
+STATE_ENV = "FEDI_SANDBOX_NIXOS_STATE"
+DELAY_ENV = "FEDI_SANDBOX_NIXOS_DELAY"
+FAIL_ENV = "FEDI_SANDBOX_NIXOS_FAIL"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.nixos_target", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["switch"])
+    parser.add_argument("--flake", required=True, metavar="DIR#VM")
+    parser.add_argument("--target-host", required=True, metavar="USER@HOST")
+    parser.add_argument("--use-substitutes", action="store_true")
+    parser.add_argument("--state-dir", default=os.environ.get(STATE_ENV), help=f"default: ${STATE_ENV}")
+    return parser
+
+
+def _say(line: str, delay: float) -> None:
+    print(line, flush=True)
+    if delay:
+        time.sleep(delay)
+
+
+def _fail(*reasons: str, code: int = 1) -> int:
+    for reason in reasons:
+        print(f"error: {reason}", file=sys.stderr, flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not args.state_dir:
+        return _fail(f"no state directory: pass --state-dir or set {STATE_ENV}")
+    directory, hash_sign, vm = args.flake.rpartition("#")
+    if not hash_sign or not directory or not vm:
+        return _fail(f"--flake must be DIR#VM, got {args.flake!r}")
+    host = args.target_host.rpartition("@")[2]
+    flake_dir, state_dir = Path(directory.removeprefix("path:")), Path(args.state_dir)
+    delay = float(os.environ.get(DELAY_ENV) or 0)
+
+    try:
+        settings = validate_deployment(flake_dir, vm, host)
+    except DeploymentInvalid as invalid:
+        return _fail(*invalid.reasons)
+    config_hash = hashlib.sha256((flake_dir / "vms" / f"{vm}.json").read_bytes()).hexdigest()
+    services = enabled_services(settings)
+
+    with state.locked(state_dir):
+        previous = state.previous_record(state_dir, vm)
+        for line in progress.build_lines(previous, config_hash, services):
+            _say(line, delay)
+        activation = progress.activation_lines(previous, config_hash, services)
+        if _fault_injected(vm):
+            _say(activation[0], delay)
+            _fail(f"the activation of {vm} failed (injected by {FAIL_ENV})")
+            print("warning: error(s) occurred while switching to the new configuration", file=sys.stderr, flush=True)
+            return 4
+        for line in activation:
+            _say(line, delay)
+        state.record_switch(state_dir, vm, host, config_hash, services)
+    return 0
+
+
+def _fault_injected(vm: str) -> bool:
+    failing = os.environ.get(FAIL_ENV, "").split(",")
+    return vm in failing or "*" in failing
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Events the orchestrator tells about a deployment, built from its stored state."""
+
+from datetime import UTC, datetime
+
+from contracts.events import (
+    DeploymentFailed,
+    DeploymentProgress,
+    DeploymentStarted,
+    DeploymentSucceeded,
+)
+
+from .adapters.store import Deployment, Step
+from .domain.graph import ACTIVE, DONE, StepView, remaining_seconds
+
+PRODUCER = "orchestrator"
+
+
+def envelope(deployment: Deployment, causation_id: str | None = None) -> dict:
+    return {
+        "correlation_id": deployment.id,
+        "causation_id": causation_id or deployment.plan_event_id,
+        "operator_id": deployment.operator_id,
+        "producer": PRODUCER,
+    }
+
+
+def views(steps: list[Step]) -> list[StepView]:
+    now = datetime.now(UTC)
+    return [
+        StepView(
+            id=step.resource_id,
+            kind=step.kind,
+            state=step.state,
+            depends_on=step.depends_on,
+            elapsed=(now - _aware(step.started_at)).total_seconds() if step.started_at and step.state in ACTIVE else 0.0,
+        )
+        for step in steps
+    ]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def started(deployment: Deployment, steps: list[Step]) -> DeploymentStarted:
+    return DeploymentStarted(**envelope(deployment), deployment_id=deployment.id, revision=deployment.revision, total_steps=len(steps))
+
+
+def progress(
+    deployment: Deployment, steps: list[Step], step: Step, typical: dict[str, float], causation_id: str | None = None
+) -> DeploymentProgress:
+    return DeploymentProgress(
+        **envelope(deployment, causation_id),
+        deployment_id=deployment.id,
+        step=step.resource_id,
+        step_kind=step.kind,
+        state=step.state if step.state != "waiting" else "running",
+        done=sum(1 for s in steps if s.state == DONE),
+        total=len(steps),
+        eta_seconds=remaining_seconds(views(steps), typical),
+        detail=step.detail,
+    )
+
+
+def succeeded(deployment: Deployment, steps: list[Step]) -> DeploymentSucceeded:
+    services = sorted({step.service for step in steps if step.kind == "nixos"})
+    return DeploymentSucceeded(
+        **envelope(deployment),
+        deployment_id=deployment.id,
+        revision=deployment.revision,
+        duration_seconds=(_aware(deployment.finished_at) - _aware(deployment.started_at)).total_seconds(),
+        urls={service: f"https://{service}.{deployment.domain}" for service in services},
+    )
+
+
+def failed(deployment: Deployment, step: Step | None) -> DeploymentFailed:
+    return DeploymentFailed(
+        **envelope(deployment),
+        deployment_id=deployment.id,
+        revision=deployment.revision,
+        failed_step=step.resource_id if step else None,
+        reason=deployment.reason or "unknown",
+    )

@@ -1,0 +1,5 @@
+import asyncio
+
+from .bootstrap import main
+
+asyncio.run(main())

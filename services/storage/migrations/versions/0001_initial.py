@@ -1,0 +1,28 @@
+"""Buckets, secrets and messaging tables.
+
+Revision ID: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from runtime.migration_env import create_messaging_tables, create_secrets_table
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade() -> None:
+    create_messaging_tables()
+    create_secrets_table()
+    op.create_table(
+        "buckets",
+        sa.Column("resource_id", sa.String(200), primary_key=True),
+        sa.Column("operator_id", sa.String(64), nullable=False, index=True),
+        sa.Column("bucket", sa.String(100), nullable=False, unique=True),
+        sa.Column("bucket_id", sa.String(64), nullable=False),
+        sa.Column("access_key_id", sa.String(64), nullable=False),
+        sa.Column("secret_ref", sa.String(120), nullable=False),
+        sa.Column("quota_bytes", sa.BigInteger, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
