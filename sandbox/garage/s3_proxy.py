@@ -130,6 +130,9 @@ class S3Handler(Handler):
             self.respond(status, body, headers=headers)
         except ApiError as e:
             self.respond(e.status, error_xml(e, raw_path, self.cluster.region), "application/xml")
+        except Exception as e:  # noqa: BLE001 - a stand-in bug must still answer, as Garage would
+            err = errors.internal(f"{type(e).__name__}: {e}")
+            self.respond(500, error_xml(err, raw_path, self.cluster.region), "application/xml")
 
     def _authenticate(self, req: Request) -> tuple[AccessKey, sigv4.Authorization]:
         auth = sigv4.parse(req.headers, req.query)

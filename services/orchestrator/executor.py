@@ -67,7 +67,11 @@ class Executor:
     async def run(self) -> None:
         while True:
             self.wake_event.clear()
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:  # e.g. a concurrent update of the same row: the next tick retries
+                log.warning("executor tick failed; retrying", exc_info=True)
+                await asyncio.sleep(0.2)
             try:
                 await asyncio.wait_for(self.wake_event.wait(), timeout=1.0)
             except TimeoutError:

@@ -107,7 +107,7 @@ class Made:
                 for obj in s3.list_objects_v2(Bucket=alias).get("Contents", []):
                     s3.delete_object(Bucket=alias, Key=obj["Key"])
                 self.admin.delete_bucket(bucket_id)
-            except GarageError:
+            except (GarageError, ClientError):
                 pass
         for k in self.keys:
             try:

@@ -23,6 +23,8 @@ messaging_tables(Base.metadata)
 
 class Deployment(Base):
     __tablename__ = "deployments"
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    __mapper_args__ = {"version_id_col": version}  # a concurrent update fails and is retried, never lost
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     operator_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -39,6 +41,8 @@ class Deployment(Base):
 
 class Step(Base):
     __tablename__ = "steps"
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    __mapper_args__ = {"version_id_col": version}  # a concurrent update fails and is retried, never lost
 
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), primary_key=True)
     resource_id: Mapped[str] = mapped_column(String(200), primary_key=True)

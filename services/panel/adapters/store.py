@@ -51,6 +51,8 @@ class DeploymentView(Base):
     """What the operator sees of one deployment; every field is derived from events."""
 
     __tablename__ = "deployment_views"
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    __mapper_args__ = {"version_id_col": version}  # a concurrent update fails and is retried, never lost
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     operator_id: Mapped[str] = mapped_column(String(64), index=True)

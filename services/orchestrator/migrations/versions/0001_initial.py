@@ -16,6 +16,7 @@ def upgrade() -> None:
     create_messaging_tables()
     op.create_table(
         "deployments",
+        sa.Column("version", sa.Integer, nullable=False),
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("operator_id", sa.String(64), nullable=False, index=True),
         sa.Column("revision", sa.Integer, nullable=False),
@@ -30,6 +31,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "steps",
+        sa.Column("version", sa.Integer, nullable=False),
         sa.Column("deployment_id", sa.String(64), sa.ForeignKey("deployments.id"), primary_key=True),
         sa.Column("resource_id", sa.String(200), primary_key=True),
         sa.Column("position", sa.Integer, nullable=False),

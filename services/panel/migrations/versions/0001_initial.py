@@ -35,6 +35,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "deployment_views",
+        sa.Column("version", sa.Integer, nullable=False),
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("operator_id", sa.String(64), nullable=False, index=True),
         sa.Column("revision", sa.Integer, nullable=False),

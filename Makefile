@@ -1,0 +1,28 @@
+# Two commands: `make up` runs the whole system, `make test` runs every test.
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test system-deps docs clean
+
+up: $(STAMP)
+	$(VENV)/bin/fedi up
+
+test: $(STAMP) system-deps
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# Regenerate the checked-in JSON Schema and AsyncAPI documents from contracts/.
+docs: $(STAMP)
+	$(PYTHON) -m contracts.documents
+
+system-deps:
+	@scripts/install-system-deps
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,40 @@
+"""Shared fixtures: a private nats-server per test, and a way to wait for things without sleeping blindly."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from runtime.nats_server import NatsServer
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    """A fresh nats-server with JetStream on free ports, so no test sees another's stream or consumers."""
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+
+
+async def _eventually(check: Callable[[], Awaitable], what: str, deadline: float = 15.0):
+    """Poll `check` until it returns something truthy; fail saying `what` never happened."""
+    until = time.monotonic() + deadline
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > until:
+            pytest.fail(f"gave up waiting: {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def eventually():
+    """`await eventually(check, "what should happen")`: polls with a deadline instead of sleeping."""
+    return _eventually

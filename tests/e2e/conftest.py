@@ -1,0 +1,89 @@
+"""The whole stack as separate processes (nats-server, sandbox, five services), once per module."""
+
+import asyncio
+import json
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from fedi.stack import Stack
+from runtime.nats_server import free_port
+from services.panel.cli import create_operator
+from services.panel.settings import Settings as PanelSettings
+
+
+class Running:
+    """A started stack plus the calls tests make against it."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.api = httpx.Client(base_url=stack.panel_url, timeout=10)
+
+    def operator(self, name: str) -> dict[str, str]:
+        settings = PanelSettings(data_dir=self.stack.home / "panel")
+        token = asyncio.run(create_operator(name, settings))
+        return {"Authorization": f"Bearer {token}"}
+
+    def submit(self, auth: dict, configuration: dict) -> httpx.Response:
+        return self.api.post("/api/v1/configuration", json=configuration, headers=auth)
+
+    def deployment(self, auth: dict, deployment_id: str) -> dict:
+        response = self.api.get(f"/api/v1/deployments/{deployment_id}", headers=auth)
+        response.raise_for_status()
+        return response.json()
+
+    def wait_for(self, auth: dict, deployment_id: str, states=("succeeded", "failed", "rejected"), timeout=90.0) -> dict:
+        return wait_until(lambda: _in(self.deployment(auth, deployment_id), states), timeout, f"deployment {deployment_id} in {states}")
+
+    def proxmox_inventory(self) -> list[dict]:
+        context = ssl.create_default_context(cafile=str(self.stack.sandbox / "tls" / "cert.pem"))
+        with urllib.request.urlopen(f"{self.stack.proxmox_url}/sandbox/inventory", context=context) as response:
+            return json.load(response)
+
+    def proxmox_control(self, path: str, body: dict) -> None:
+        context = ssl.create_default_context(cafile=str(self.stack.sandbox / "tls" / "cert.pem"))
+        request = urllib.request.Request(
+            f"{self.stack.proxmox_url}/sandbox/{path}", data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, context=context).read()
+
+    def garage_inventory(self) -> dict:
+        return httpx.get(f"{self.stack.garage_admin_url}/sandbox/inventory").json()
+
+
+def _in(view: dict, states) -> dict | None:
+    return view if view["state"] in states else None
+
+
+def wait_until(probe: Callable, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory) -> Running:
+    stack = Stack(tmp_path_factory.mktemp("stack"), panel_port=free_port())
+    try:
+        stack.start()
+        yield Running(stack)
+    finally:
+        stack.stop()
+
+
+def mastodon_and_pixelfed(domain: str = "acme.example") -> dict:
+    return {
+        "domain": domain,
+        "initialUser": {"username": "alice", "displayName": "Alice Example", "email": f"alice@{domain}"},
+        "mastodon": {"enable": True},
+        "pixelfed": {"enable": True},
+    }

@@ -1,0 +1,211 @@
+"""The main flow on the real stack: nats-server from the wheel, the five services as processes,
+the sandbox Proxmox / Garage / NixOS target. Tests run in order and build on each other's state."""
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+
+import nats
+import pytest
+
+from contracts import decode
+from contracts.requests import SecretReply, SecretRequest
+from contracts.subjects import STREAM, secret_get
+from sandbox.nixos_target import records
+from tests.e2e.conftest import mastodon_and_pixelfed, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def acme(running):
+    return running.operator("acme")
+
+
+@pytest.fixture(scope="module")
+def first_deployment(running, acme) -> dict:
+    response = running.submit(acme, mastodon_and_pixelfed())
+    assert response.status_code == 202, response.text
+    return running.wait_for(acme, response.json()["deployment_id"])
+
+
+def stream_messages(nats_url: str) -> list:
+    async def read():
+        connection = await nats.connect(nats_url)
+        js = connection.jetstream()
+        last = (await js.stream_info(STREAM)).state.last_seq
+        messages = [await js.get_msg(STREAM, seq) for seq in range(1, last + 1)]
+        await connection.close()
+        return messages
+
+    return asyncio.run(read())
+
+
+def ask_secret(nats_url: str, ref: str, requester: str) -> SecretReply:
+    async def ask():
+        connection = await nats.connect(nats_url)
+        owner = ref.removeprefix("secret://").split("/", 1)[0]
+        request = SecretRequest(ref=ref, requester=requester).model_dump_json().encode()
+        reply = await connection.request(secret_get(owner), request, timeout=5)
+        await connection.close()
+        return SecretReply.model_validate_json(reply.data)
+
+    return asyncio.run(ask())
+
+
+def test_mastodon_and_pixelfed_are_deployed_onto_running_vms(running, first_deployment):
+    assert first_deployment["state"] == "succeeded", first_deployment
+    assert first_deployment["percent"] == 100
+    assert first_deployment["urls"] == {
+        "mastodon": "https://mastodon.acme.example",
+        "pixelfed": "https://pixelfed.acme.example",
+    }
+    vms = {vm["name"]: vm for vm in running.proxmox_inventory() if not vm.get("template")}
+    assert set(vms) == {"acme-mastodon", "acme-pixelfed"}
+    assert vms["acme-mastodon"]["cores"] == 2 and vms["acme-mastodon"]["memory"] == 4096
+    assert vms["acme-pixelfed"]["cores"] == 2 and vms["acme-pixelfed"]["memory"] == 2048
+    for vm in vms.values():
+        assert vm["status"] == "running"
+        assert "fedi-op-acme" in vm["tags"]
+    deployed = records(running.stack.sandbox / "nixos")
+    assert {name: record["services"] for name, record in deployed.items()} == {
+        "acme-mastodon": ["mastodon"],
+        "acme-pixelfed": ["pixelfed"],
+    }
+
+
+def test_each_bucket_holds_the_probe_written_with_its_own_key(running, first_deployment):
+    buckets = {b["aliases"][0]: b for b in running.garage_inventory()["buckets"]}
+    assert set(buckets) == {"fedi-acme-mastodon", "fedi-acme-pixelfed"}
+    for bucket in buckets.values():
+        writers = {obj["writtenBy"] for obj in bucket["objects"]}
+        assert len(bucket["keys"]) == 1, "one key, allowed on this bucket only"
+        assert writers == set(bucket["keys"]), "the probe was written through the bucket's own key"
+
+
+def test_identity_holds_an_admin_account_per_service(running, first_deployment):
+    with sqlite3.connect(running.stack.home / "identity" / "identity.db") as db:
+        accounts = db.execute("select service, username from accounts where operator_id = 'acme'").fetchall()
+    assert sorted(accounts) == [("mastodon", "alice"), ("pixelfed", "alice")]
+
+
+def test_every_event_of_the_deployment_shares_its_correlation_id_and_trace_prints_the_chain(running, first_deployment):
+    deployment_id = first_deployment["id"]
+    ours = [decode(m.data) for m in stream_messages(running.stack.nats.url) if deployment_id.encode() in m.data]
+    assert {m.correlation_id for m in ours} == {deployment_id}
+    types = Counter(m.type for m in ours)
+    for expected in ("config.submitted", "plan.created", "deployment.started", "vm.provisioned", "bucket.requested",
+                     "bucket.created", "account.requested", "account.created", "nixos.deployed", "deployment.succeeded"):
+        assert types[expected] >= 1, expected
+    by_id = {str(m.event_id) for m in ours}
+    assert all(m.causation_id in by_id for m in ours if m.type != "config.submitted"), "every event names its cause"
+
+    trace = subprocess.run(
+        [sys.executable, "-m", "fedi", "trace", deployment_id, "--nats-url", running.stack.nats.url],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert trace.returncode == 0, trace.stderr
+    lines = trace.stdout.splitlines()
+    assert len(lines) == len(ours)
+    assert "config.submitted" in lines[0] and "deployment.succeeded" in trace.stdout
+    for service in ("panel", "configurator", "orchestrator", "storage", "identity"):
+        assert service in trace.stdout
+
+
+def test_the_stream_contains_none_of_the_generated_secrets(running, first_deployment):
+    messages = stream_messages(running.stack.nats.url)
+    refs = {decode(m.data).secret_ref for m in messages if m.subject in ("bucket.created", "account.created")}
+    assert len(refs) == 4
+    secrets = [ask_secret(running.stack.nats.url, ref, "orchestrator").value for ref in refs]
+    assert all(secrets)
+    for message in messages:
+        everything = message.data + json.dumps(message.headers or {}).encode()
+        for secret in secrets:
+            assert secret.encode() not in everything, f"a secret leaked into {message.subject}"
+    for log in running.stack.logs.glob("*.log"):
+        text = log.read_text()
+        assert not any(secret in text for secret in secrets), f"a secret leaked into {log.name}"
+
+
+def test_a_service_that_may_not_read_a_secret_gets_nothing(running, first_deployment):
+    ref = next(decode(m.data).secret_ref for m in stream_messages(running.stack.nats.url) if m.subject == "bucket.created")
+    reply = ask_secret(running.stack.nats.url, ref, "panel")
+    assert reply.value is None and "may not read" in reply.error
+
+
+def test_resubmitting_the_same_configuration_creates_nothing_new(running, acme, first_deployment):
+    vms_before = running.proxmox_inventory()
+    buckets_before = running.garage_inventory()["buckets"]
+    generations_before = {n: r["generation"] for n, r in records(running.stack.sandbox / "nixos").items()}
+
+    response = running.submit(acme, mastodon_and_pixelfed())
+    second = running.wait_for(acme, response.json()["deployment_id"])
+
+    assert second["state"] == "succeeded"
+    assert {c["action"] for c in second["changes"]} == {"unchanged"}
+    assert {step["detail"] for step in second["steps"].values()} == {"unchanged"}
+    assert running.proxmox_inventory() == vms_before
+    assert [b["id"] for b in running.garage_inventory()["buckets"]] == [b["id"] for b in buckets_before]
+    assert {n: r["generation"] for n, r in records(running.stack.sandbox / "nixos").items()} == generations_before
+    with sqlite3.connect(running.stack.home / "identity" / "identity.db") as db:
+        assert db.execute("select count(*) from accounts").fetchone()[0] == 2
+
+
+def test_an_invalid_configuration_is_answered_with_field_reasons_and_nothing_is_provisioned(running, acme, first_deployment):
+    vms_before = running.proxmox_inventory()
+    response = running.submit(
+        acme,
+        {"domain": "not a domain", "initialUser": {"username": "alice", "displayName": "Alice", "email": "alice-at-example"}},
+    )
+    assert response.status_code == 422
+    problems = {p["field"]: p["message"] for p in response.json()["problems"]}
+    assert "domain" in problems and "initialUser.email" in problems
+
+    no_service = mastodon_and_pixelfed() | {"mastodon": {"enable": False}, "pixelfed": {"enable": False}}
+    response = running.submit(acme, no_service)
+    assert response.status_code == 422
+    assert "enable at least one service" in response.text
+    assert running.proxmox_inventory() == vms_before
+
+
+def test_a_malformed_message_is_dead_lettered_and_the_services_keep_working(running, acme, first_deployment):
+    async def inject():
+        connection = await nats.connect(running.stack.nats.url)
+        await connection.jetstream().publish("config.submitted", b'{"type": "config.submitted", "version": 1}')
+        await connection.close()
+
+    vms_before = running.proxmox_inventory()
+    asyncio.run(inject())
+    wait_until(
+        lambda: [m for m in stream_messages(running.stack.nats.url) if m.subject == "dlq.config.submitted"],
+        30, "the malformed message on the dead-letter subject",
+    )
+    dead = next(m for m in stream_messages(running.stack.nats.url) if m.subject == "dlq.config.submitted")
+    assert "invalid config.submitted" in dead.headers["Fedi-Dead-Letter-Reason"]
+    assert running.proxmox_inventory() == vms_before
+
+    response = running.submit(acme, mastodon_and_pixelfed())
+    assert running.wait_for(acme, response.json()["deployment_id"])["state"] == "succeeded"
+
+
+def test_an_orchestrator_killed_mid_deployment_resumes_and_makes_no_second_vm(running):
+    globex = running.operator("globex")
+    running.proxmox_control("latency", {"qmclone": 1.5})
+    try:
+        response = running.submit(globex, mastodon_and_pixelfed("globex.example"))
+        deployment_id = response.json()["deployment_id"]
+        wait_until(
+            lambda: any(vm.get("lock") == "clone" and vm["name"].startswith("globex-") for vm in running.proxmox_inventory()),
+            30, "a globex VM being cloned",
+        )
+        running.stack.kill("orchestrator")
+        running.stack.start_service("orchestrator")
+        final = running.wait_for(globex, deployment_id)
+    finally:
+        running.proxmox_control("latency", {"qmclone": 0})
+    assert final["state"] == "succeeded", final
+    names = Counter(vm["name"] for vm in running.proxmox_inventory() if vm["name"].startswith("globex-"))
+    assert names == {"globex-mastodon": 1, "globex-pixelfed": 1}

@@ -1,0 +1,201 @@
+"""The contracts every service shares: generated documents, the codec, the envelope."""
+
+import json
+from uuid import uuid4
+
+import pytest
+from pydantic import ValidationError
+
+from contracts import CATALOGUE, MalformedMessage, codec, decode, documents, encode
+from contracts.commands import AccountRequested, BucketRequested
+from contracts.events import (
+    AccountCreated,
+    AccountFailed,
+    BucketCreated,
+    BucketFailed,
+    ConfigRejected,
+    ConfigSubmitted,
+    DeploymentFailed,
+    DeploymentProgress,
+    DeploymentStarted,
+    DeploymentSucceeded,
+    NixosDeployed,
+    PlanCreated,
+    VmProvisioned,
+)
+from contracts.resources import Change, Problem, VmResource, VmSpec
+
+ENVELOPE = {"correlation_id": "dep-1", "operator_id": "acme", "producer": "test"}
+CONFIGURATION = {
+    "domain": "example.org",
+    "initialUser": {"username": "alice", "displayName": "Alice", "email": "alice@example.org"},
+    "mastodon": {"enable": True},
+}
+STEP = {"deployment_id": "dep-1", "resource_id": "acme/mastodon/vm"}
+
+EXAMPLES = {
+    ConfigSubmitted: dict(revision=1, configuration=CONFIGURATION),
+    ConfigRejected: dict(revision=1, problems=(Problem(field="domain", message="bad"),)),
+    PlanCreated: dict(
+        deployment_id="dep-1",
+        revision=1,
+        domain="example.org",
+        resources=(
+            VmResource(
+                id="acme/mastodon/vm",
+                service="mastodon",
+                spec=VmSpec(name="acme-mastodon", cores=2, memory_mib=4096, disk_gib=40, tags=("fedi",)),
+            ),
+        ),
+        changes=(Change(resource_id="acme/mastodon/vm", action="create", reason="new"),),
+    ),
+    DeploymentStarted: dict(deployment_id="dep-1", revision=1, total_steps=4),
+    DeploymentProgress: dict(
+        deployment_id="dep-1", step="acme/mastodon/vm", step_kind="vm", state="running", done=0, total=4, eta_seconds=12.5
+    ),
+    DeploymentSucceeded: dict(deployment_id="dep-1", revision=1, duration_seconds=3.5, urls={"mastodon": "https://m.example.org"}),
+    DeploymentFailed: dict(deployment_id="dep-1", revision=1, failed_step=None, reason="no capacity"),
+    VmProvisioned: dict(**STEP, node="pve", vmid=101, name="acme-mastodon", address="10.0.0.2", cores=2, memory_mib=4096, disk_gib=40),
+    BucketRequested: dict(**STEP, bucket="fedi-acme-mastodon", quota_bytes=10),
+    BucketCreated: dict(
+        **STEP, bucket="fedi-acme-mastodon", endpoint="http://s3", region="garage", access_key_id="GK1", secret_ref="secret://storage/1"
+    ),
+    BucketFailed: dict(**STEP, reason="quota refused"),
+    AccountRequested: dict(**STEP, service="mastodon", username="alice", email="alice@example.org", display_name="Alice"),
+    AccountCreated: dict(**STEP, service="mastodon", username="alice", secret_ref="secret://identity/1"),
+    AccountFailed: dict(**STEP, reason="taken"),
+    NixosDeployed: dict(**STEP, vm_name="acme-mastodon", address="10.0.0.2", config_hash="ab" * 32),
+}
+
+
+def submitted(**overrides) -> ConfigSubmitted:
+    return ConfigSubmitted(**(ENVELOPE | EXAMPLES[ConfigSubmitted] | overrides))
+
+
+def raw_submitted(**overrides) -> bytes:
+    return json.dumps(json.loads(encode(submitted())) | overrides).encode()
+
+
+def reason_of(data: bytes) -> str:
+    with pytest.raises(MalformedMessage) as refused:
+        decode(data)
+    return str(refused.value)
+
+
+# -- generated documents ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(documents.expected_files()), ids=lambda path: path.name)
+def test_the_checked_in_documents_match_the_contracts(path):
+    expected = documents.expected_files()[path]
+    assert path.exists() and path.read_text() == expected, (
+        f"{path.name} is stale: regenerate it with `python -m contracts.documents` and commit the result"
+    )
+
+
+# -- round trips -----------------------------------------------------------------------------------
+
+
+def test_every_catalogued_message_has_an_example_here():
+    assert {entry.model for entry in CATALOGUE} == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("model", [entry.model for entry in CATALOGUE], ids=lambda model: model.subject())
+def test_every_catalogued_message_survives_encoding_and_decoding(model):
+    message = model(**ENVELOPE, **EXAMPLES[model])
+
+    decoded = decode(encode(message))
+
+    assert type(decoded) is model
+    assert decoded == message
+    assert decoded.type == model.subject() and decoded.version == model.current_version()
+
+
+def test_a_caused_message_carries_the_correlation_and_operator_and_names_its_cause():
+    cause = submitted(correlation_id="dep-42", operator_id="acme")
+
+    effect = cause.caused(ConfigRejected, "configurator", revision=1, problems=())
+
+    assert effect.correlation_id == "dep-42"
+    assert effect.operator_id == "acme"
+    assert effect.causation_id == str(cause.event_id)
+    assert effect.producer == "configurator"
+    assert effect.event_id != cause.event_id
+
+
+def test_messages_cannot_be_changed_after_they_are_made():
+    message = submitted()
+
+    with pytest.raises(ValidationError):
+        message.revision = 2
+
+
+def test_a_message_with_fields_nobody_declared_is_refused():
+    assert "extra" in reason_of(raw_submitted(surprise=1)).lower()
+
+
+# -- refusing what cannot be read ------------------------------------------------------------------
+
+
+def test_bytes_that_are_not_json_are_malformed():
+    assert "not JSON" in reason_of(b"\xff definitely not json")
+
+
+def test_json_that_is_not_an_object_is_malformed():
+    assert "not a JSON object" in reason_of(b"[1, 2, 3]")
+
+
+def test_a_message_of_an_unknown_type_is_malformed_and_the_type_is_named():
+    assert "unknown message type 'config.exploded'" in reason_of(raw_submitted(type="config.exploded"))
+
+
+def test_a_message_whose_type_is_not_even_a_string_is_malformed():
+    assert "unknown message type" in reason_of(raw_submitted(type=["config.submitted"]))
+
+
+def test_a_message_missing_a_field_is_malformed_and_the_field_is_named():
+    raw = json.loads(encode(submitted()))
+    del raw["revision"]
+
+    reason = reason_of(json.dumps(raw).encode())
+
+    assert "config.submitted" in reason
+    assert "revision" in reason and "required" in reason.lower()
+
+
+def test_a_message_from_a_newer_version_than_this_code_knows_is_refused():
+    assert "unsupported version 2" in reason_of(raw_submitted(version=2))
+
+
+def test_a_message_without_a_version_is_refused():
+    raw = json.loads(encode(submitted()))
+    del raw["version"]
+
+    assert "unsupported version None" in reason_of(json.dumps(raw).encode())
+
+
+# -- old versions ----------------------------------------------------------------------------------
+
+
+def version_0_of_config_submitted() -> bytes:
+    """What an older panel sent: version 0 had no revision number yet."""
+    raw = json.loads(encode(submitted(event_id=uuid4())))
+    del raw["revision"]
+    return json.dumps(raw | {"version": 0}).encode()
+
+
+def test_an_old_version_is_upcast_to_the_current_one_when_an_upcaster_is_registered(monkeypatch):
+    monkeypatch.setitem(codec.UPCASTERS, ("config.submitted", 0), lambda raw: raw | {"revision": 1})
+
+    message = decode(version_0_of_config_submitted())
+
+    assert isinstance(message, ConfigSubmitted)
+    assert message.version == ConfigSubmitted.current_version()
+    assert message.revision == 1
+    assert message.configuration == CONFIGURATION
+
+
+def test_an_old_version_without_an_upcaster_is_refused_saying_which_upcaster_is_missing(monkeypatch):
+    monkeypatch.delitem(codec.UPCASTERS, ("config.submitted", 0), raising=False)
+
+    assert "no upcaster from version 0 of config.submitted" in reason_of(version_0_of_config_submitted())
