@@ -29,7 +29,8 @@ def decode(data: bytes) -> Message:
         raise MalformedMessage(f"not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise MalformedMessage("not a JSON object")
-    model = BY_TYPE.get(raw.get("type"))
+    kind = raw.get("type")
+    model = BY_TYPE.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise MalformedMessage(f"unknown message type {raw.get('type')!r}")
     raw = upcast(raw, model.current_version())

@@ -101,6 +101,8 @@ class Stack:
             "NATS_URL": self.nats.url,
             "DATA_DIR": str(self.home / service),
             "REDELIVERY_BACKOFF_SECONDS": "0.2",
+            # A crashed process's unacknowledged messages come back this soon (handlers heartbeat).
+            "ACK_WAIT_SECONDS": "5",
         }
         settings |= {
             "orchestrator": {
@@ -129,7 +131,7 @@ class Stack:
         env = os.environ | self.env | (extra_env or {})
         log = open(self.logs / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.home
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env
         )
         log.close()
 

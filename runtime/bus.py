@@ -7,6 +7,7 @@ the id of the handled message, then acks. A failing handler is redelivered with 
 """
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -83,7 +84,8 @@ class Bus:
             message_type=message.type,
         ):
             try:
-                await self._handle_once(message, handler, consumer, msg.headers.get(TRACEPARENT))
+                async with self._heartbeat(msg):
+                    await self._handle_once(message, handler, consumer, msg.headers.get(TRACEPARENT))
             except Exception as exc:  # any handler fault: redeliver, then dead-letter
                 if deliveries >= self.settings.max_deliveries:
                     log.error("handler failed for the last time", deliveries=deliveries, exc_info=True)
@@ -94,6 +96,21 @@ class Bus:
                     await msg.nack(delay=delay)
                 return
         await msg.ack()
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, msg):
+        """Tells JetStream the message is still being worked on, so it is not delivered twice at once."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.settings.ack_wait_seconds / 3)
+                await msg.in_progress()
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     async def _handle_once(self, message: Message, handler: Handler, consumer: str, traceparent: str | None) -> None:
         async with self.units(traceparent) as uow:

@@ -24,7 +24,9 @@ class ServiceSettings(BaseSettings):
     """Deliveries of one message before it is parked on the dead-letter subject."""
     redelivery_backoff_seconds: float = 0.5
     """First redelivery delay; doubles with every further delivery."""
-    ack_wait_seconds: float = 60.0
+    ack_wait_seconds: float = 30.0
+    """How long a delivered message stays reserved; handlers heartbeat while they work, so this only
+    bounds how soon a crashed process's messages are delivered again."""
 
     service_name: str = "service"
 

@@ -44,6 +44,12 @@ def _advance(view: DeploymentView, state: str) -> None:
         view.state = state
 
 
+def _settle(view: DeploymentView) -> None:
+    """A succeeded deployment is complete, whatever late events said about counts."""
+    if view.state == "succeeded":
+        view.done, view.eta_seconds = view.total, 0.0
+
+
 def _merge_step(view: DeploymentView, step_id: str, **fields) -> None:
     steps = json.loads(view.steps_json)
     current = steps.setdefault(step_id, {"state": "pending", "detail": ""})
@@ -69,12 +75,14 @@ async def plan_created(event: PlanCreated, uow: UnitOfWork) -> None:
         _merge_step(view, resource.id, kind=resource.kind, service=resource.service)
     view.changes_json = json.dumps([c.model_dump() for c in event.changes])
     view.total = max(view.total, len(event.resources))
+    _settle(view)
 
 
 async def deployment_started(event: DeploymentStarted, uow: UnitOfWork) -> None:
     view = await _view(uow, event)
     _advance(view, "running")
     view.total = max(view.total, event.total_steps)
+    _settle(view)
 
 
 async def deployment_progress(event: DeploymentProgress, uow: UnitOfWork) -> None:
@@ -84,13 +92,14 @@ async def deployment_progress(event: DeploymentProgress, uow: UnitOfWork) -> Non
     if event.done >= view.done:
         view.done, view.eta_seconds = event.done, event.eta_seconds
     view.total = max(view.total, event.total)
+    _settle(view)
 
 
 async def deployment_succeeded(event: DeploymentSucceeded, uow: UnitOfWork) -> None:
     view = await _view(uow, event)
     _advance(view, "succeeded")
     view.urls_json = json.dumps(event.urls, sort_keys=True)
-    view.done, view.eta_seconds = view.total, 0.0
+    _settle(view)
 
 
 async def deployment_failed(event: DeploymentFailed, uow: UnitOfWork) -> None:

@@ -209,3 +209,17 @@ def test_an_orchestrator_killed_mid_deployment_resumes_and_makes_no_second_vm(ru
     assert final["state"] == "succeeded", final
     names = Counter(vm["name"] for vm in running.proxmox_inventory() if vm["name"].startswith("globex-"))
     assert names == {"globex-mastodon": 1, "globex-pixelfed": 1}
+
+
+def test_state_survives_a_restart_of_the_whole_stack(running, acme, first_deployment):
+    deployments_before = running.api.get("/api/v1/deployments", headers=acme).json()
+    vms_before = running.proxmox_inventory()
+
+    running.stack.stop()
+    running.stack.start()
+
+    assert running.api.get("/api/v1/deployments", headers=acme).json() == deployments_before
+    assert running.proxmox_inventory() == vms_before
+    response = running.submit(acme, mastodon_and_pixelfed())
+    again = running.wait_for(acme, response.json()["deployment_id"])
+    assert again["state"] == "succeeded" and {c["action"] for c in again["changes"]} == {"unchanged"}

@@ -165,8 +165,12 @@ def test_nats_has_jetstream_on_a_volume(resolved):
 def test_panel_listens_on_published_port_8000(resolved):
     panel = resolved["services"]["panel"]
     assert environment_of(resolved, "panel")["FEDI_PANEL_HTTP_HOST"] == "0.0.0.0"
-    published = {str(port.get("target") if isinstance(port, dict) else port).split(":")[-1] for port in panel["ports"]}
-    assert "8000" in published
+    # v1/v2 print {"published": 8000, "target": 8000}; the short form is "8000:8000".
+    mappings = {
+        (str(port["published"]), str(port["target"])) if isinstance(port, dict) else tuple(str(port).split(":")[-2:])
+        for port in panel["ports"]
+    }
+    assert ("8000", "8000") in mappings
 
 
 def test_every_service_database_is_created_by_the_init_script(resolved, raw):
