@@ -36,6 +36,20 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(events.AccountCreated, "identity", ("orchestrator",)),
     Entry(events.AccountFailed, "identity", ("orchestrator",)),
     Entry(events.NixosDeployed, "orchestrator", ()),
+    Entry(events.VmUpdated, "orchestrator", ()),
+    Entry(events.VmDeleted, "orchestrator", ()),
+    Entry(events.DnsUpdated, "orchestrator", ()),
+    Entry(events.DeploymentCancelled, "orchestrator", ("panel",)),
+    Entry(commands.BucketDeletionRequested, "orchestrator", ("storage",)),
+    Entry(events.BucketDeleted, "storage", ("orchestrator",)),
+    Entry(events.BucketUsageReported, "storage", ("panel",)),
+    Entry(commands.AccountDeletionRequested, "orchestrator", ("identity",)),
+    Entry(events.AccountDeleted, "identity", ("orchestrator",)),
+    Entry(commands.SshKeyRequested, "orchestrator", ("identity",)),
+    Entry(events.SshKeyCreated, "identity", ("orchestrator",)),
+    Entry(commands.SshKeyDeletionRequested, "orchestrator", ("identity",)),
+    Entry(events.SshKeyDeleted, "identity", ("orchestrator",)),
+    Entry(commands.OperatorRemovalRequested, "panel", ("configurator",)),
 )
 
 BY_TYPE: dict[str, type[Message]] = {entry.subject: entry.model for entry in CATALOGUE}

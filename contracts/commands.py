@@ -21,7 +21,8 @@ class BucketRequested(Command):
 
 
 class AccountRequested(Command):
-    """Create (or find) a service admin account (orchestrator -> identity)."""
+    """Create (or find) an account in the operator's directory (orchestrator -> identity): a service
+    admin account, or an SMTP relay account a service sends mail with."""
 
     type: Literal["account.requested"] = subjects.ACCOUNT_REQUESTED
     version: Literal[1] = 1
@@ -31,3 +32,54 @@ class AccountRequested(Command):
     username: str
     email: str
     display_name: str
+    purpose: Literal["admin", "smtp"] = Field(default="admin", description="admin: the service's admin account; smtp: its mail relay account.")
+
+
+class AccountDeletionRequested(Command):
+    """Remove an account and its secret (orchestrator -> identity)."""
+
+    type: Literal["account.deletion.requested"] = subjects.ACCOUNT_DELETION_REQUESTED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    service: str
+    username: str
+    purpose: Literal["admin", "smtp"] = "admin"
+
+
+class BucketDeletionRequested(Command):
+    """Stop a bucket's use (orchestrator -> storage): with keep_data its key is revoked and the
+    objects stay; without, the bucket is emptied and deleted with its key."""
+
+    type: Literal["bucket.deletion.requested"] = subjects.BUCKET_DELETION_REQUESTED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    bucket: str
+    keep_data: bool = Field(description="The operator's explicit choice; data is never deleted without it.")
+
+
+class SshKeyRequested(Command):
+    """Make (or find) an SSH deploy key pair (orchestrator -> identity)."""
+
+    type: Literal["sshkey.requested"] = subjects.SSHKEY_REQUESTED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    name: str
+
+
+class SshKeyDeletionRequested(Command):
+    type: Literal["sshkey.deletion.requested"] = subjects.SSHKEY_DELETION_REQUESTED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    name: str
+
+
+class OperatorRemovalRequested(Command):
+    """An operator asked to delete their account and everything it runs (panel -> configurator)."""
+
+    type: Literal["operator.removal.requested"] = subjects.OPERATOR_REMOVAL_REQUESTED
+    version: Literal[1] = 1
+    reason: str = ""

@@ -137,6 +137,93 @@ class AccountFailed(Message):
     reason: str
 
 
+class VmUpdated(Message):
+    type: Literal["vm.updated"] = subjects.VM_UPDATED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    node: str
+    vmid: int
+    changed: tuple[str, ...] = Field(description="What changed, e.g. cores, memory_mib, disk_gib.")
+    rebooted: bool = False
+
+
+class VmDeleted(Message):
+    type: Literal["vm.deleted"] = subjects.VM_DELETED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    node: str
+    vmid: int
+
+
+class DnsUpdated(Message):
+    """Records were replaced or deleted in the operator's zone."""
+
+    type: Literal["dns.updated"] = subjects.DNS_UPDATED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    name: str
+    record_type: str
+    content: tuple[str, ...] = Field(description="What the record now holds; empty when deleted.")
+
+
+class DeploymentCancelled(Message):
+    """A queued deployment was superseded by a newer configuration before it started."""
+
+    type: Literal["deployment.cancelled"] = subjects.DEPLOYMENT_CANCELLED
+    version: Literal[1] = 1
+    deployment_id: str
+    revision: int
+    reason: str
+
+
+class BucketDeleted(Message):
+    type: Literal["bucket.deleted"] = subjects.BUCKET_DELETED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    bucket: str
+    data_kept: bool = Field(description="True: the key was revoked, the bucket and its objects remain.")
+    objects_removed: int = 0
+
+
+class BucketUsageReported(Message):
+    """How much a bucket holds, as Garage counts it (storage -> panel)."""
+
+    type: Literal["bucket.usage.reported"] = subjects.BUCKET_USAGE_REPORTED
+    version: Literal[1] = 1
+    bucket: str
+    bytes: int
+    objects: int
+
+
+class AccountDeleted(Message):
+    type: Literal["account.deleted"] = subjects.ACCOUNT_DELETED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    service: str
+    username: str
+
+
+class SshKeyCreated(Message):
+    type: Literal["sshkey.created"] = subjects.SSHKEY_CREATED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    public_key: str
+    secret_ref: str = Field(description="Reference to the private key, fetched from identity over secret.get.")
+
+
+class SshKeyDeleted(Message):
+    type: Literal["sshkey.deleted"] = subjects.SSHKEY_DELETED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+
+
 class NixosDeployed(Message):
     type: Literal["nixos.deployed"] = subjects.NIXOS_DEPLOYED
     version: Literal[1] = 1

@@ -1,6 +1,10 @@
 """Core NATS request/reply bodies (never stored in the stream)."""
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from .resources import Change, Problem, Resource
 
 
 class _Frozen(BaseModel):
@@ -17,3 +21,16 @@ class SecretRequest(_Frozen):
 class SecretReply(_Frozen):
     value: str | None = None
     error: str | None = None
+
+
+class PlanPreviewRequest(_Frozen):
+    """What would this configuration do? Computed by the configurator without side effects."""
+
+    operator_id: str
+    configuration: dict[str, Any]
+
+
+class PlanPreviewReply(_Frozen):
+    resources: tuple[Resource, ...] = ()
+    changes: tuple[Change, ...] = ()
+    problems: tuple[Problem, ...] = Field(default=(), description="Set when the configuration is refused.")

@@ -25,6 +25,10 @@ class BucketSpec(_Frozen):
     name: str = Field(description="Bucket name, deterministic: fedi-<operator>-<service>.")
     quota_bytes: int | None = Field(default=None, ge=1, description="Largest total size, or none.")
     quota_objects: int | None = Field(default=None, ge=1, description="Largest object count, or none.")
+    preconfigured: bool = Field(
+        default=False,
+        description="An existing bucket the provider assigned to the operator (US 5.1): storage verifies access instead of creating it.",
+    )
 
 
 class AccountSpec(_Frozen):
@@ -33,6 +37,32 @@ class AccountSpec(_Frozen):
     username: str
     email: str
     display_name: str
+
+
+class MailAccountSpec(_Frozen):
+    """An SMTP relay account a service sends its outgoing mail with (kept in the operator's directory)."""
+
+    username: str = Field(description="Login at the provider's relay, deterministic: <operator>-<service>.")
+    from_address: str = Field(description="The sender address the service uses, e.g. mastodon@<domain>.")
+
+
+class SshKeySpec(_Frozen):
+    """An SSH deploy key pair for the operator's VMs; identity keeps the private half encrypted."""
+
+    name: str = Field(description="Key name, deterministic: <operator>-deploy.")
+
+
+class DnsRecordSpec(_Frozen):
+    """One record set in the operator's zone on the provider's PowerDNS."""
+
+    zone: str = Field(description="Zone with trailing dot, e.g. example.org.")
+    name: str = Field(description="Fully qualified name with trailing dot, e.g. mastodon.example.org.")
+    type: Literal["A", "AAAA", "CNAME", "MX", "TXT"]
+    ttl: int = Field(default=300, ge=60)
+    content: tuple[str, ...] = Field(default=(), description="Record contents, when known at planning time.")
+    address_of: str | None = Field(
+        default=None, description="Resource id of a VM whose address becomes the content (A/AAAA records)."
+    )
 
 
 class NixosSpec(_Frozen):
@@ -68,7 +98,25 @@ class NixosResource(_Resource):
     spec: NixosSpec
 
 
-Resource = Annotated[VmResource | BucketResource | AccountResource | NixosResource, Field(discriminator="kind")]
+class MailAccountResource(_Resource):
+    kind: Literal["mail"] = "mail"
+    spec: MailAccountSpec
+
+
+class SshKeyResource(_Resource):
+    kind: Literal["sshkey"] = "sshkey"
+    spec: SshKeySpec
+
+
+class DnsResource(_Resource):
+    kind: Literal["dns"] = "dns"
+    spec: DnsRecordSpec
+
+
+Resource = Annotated[
+    VmResource | BucketResource | AccountResource | NixosResource | MailAccountResource | SshKeyResource | DnsResource,
+    Field(discriminator="kind"),
+]
 
 ChangeAction = Literal["create", "update", "replace", "delete", "unchanged"]
 
@@ -79,6 +127,15 @@ class Change(_Frozen):
     resource_id: str
     action: ChangeAction
     reason: str = Field(default="", description="Why, in words an operator understands.")
+    kind: str = Field(default="", description="The resource's kind (vm, bucket, ...), so a delete can be executed without its spec.")
+    service: str = Field(default="", description="The Fediverse service the resource belongs to.")
+    spec: dict[str, Any] | None = Field(
+        default=None, description="For delete and replace: the spec of what exists now, so it can be removed."
+    )
+    data: Literal["keep", "delete"] | None = Field(
+        default=None,
+        description="For a deleted data resource (bucket): keep its data (revoke access only) or delete it. Never deleted without this explicit choice.",
+    )
 
 
 class Problem(_Frozen):

@@ -13,14 +13,30 @@ DEPLOYMENT_SUCCEEDED = "deployment.succeeded"
 DEPLOYMENT_FAILED = "deployment.failed"
 
 VM_PROVISIONED = "vm.provisioned"
+VM_UPDATED = "vm.updated"
+VM_DELETED = "vm.deleted"
+DNS_UPDATED = "dns.updated"
+DEPLOYMENT_CANCELLED = "deployment.cancelled"
 
 BUCKET_REQUESTED = "bucket.requested"
 BUCKET_CREATED = "bucket.created"
 BUCKET_FAILED = "bucket.failed"
+BUCKET_DELETION_REQUESTED = "bucket.deletion.requested"
+BUCKET_DELETED = "bucket.deleted"
+BUCKET_USAGE_REPORTED = "bucket.usage.reported"
 
 ACCOUNT_REQUESTED = "account.requested"
 ACCOUNT_CREATED = "account.created"
 ACCOUNT_FAILED = "account.failed"
+ACCOUNT_DELETION_REQUESTED = "account.deletion.requested"
+ACCOUNT_DELETED = "account.deleted"
+
+SSHKEY_REQUESTED = "sshkey.requested"
+SSHKEY_CREATED = "sshkey.created"
+SSHKEY_DELETION_REQUESTED = "sshkey.deletion.requested"
+SSHKEY_DELETED = "sshkey.deleted"
+
+OPERATOR_REMOVAL_REQUESTED = "operator.removal.requested"
 
 NIXOS_DEPLOYED = "nixos.deployed"
 

@@ -7,12 +7,29 @@ import pytest
 from pydantic import ValidationError
 
 from contracts import CATALOGUE, MalformedMessage, codec, decode, documents, encode
-from contracts.commands import AccountRequested, BucketRequested
+from contracts.commands import (
+    AccountDeletionRequested,
+    AccountRequested,
+    BucketDeletionRequested,
+    BucketRequested,
+    OperatorRemovalRequested,
+    SshKeyDeletionRequested,
+    SshKeyRequested,
+)
 from contracts.events import (
     AccountCreated,
+    AccountDeleted,
     AccountFailed,
     BucketCreated,
+    BucketDeleted,
     BucketFailed,
+    BucketUsageReported,
+    DeploymentCancelled,
+    DnsUpdated,
+    SshKeyCreated,
+    SshKeyDeleted,
+    VmDeleted,
+    VmUpdated,
     ConfigRejected,
     ConfigSubmitted,
     DeploymentFailed,
@@ -65,6 +82,20 @@ EXAMPLES = {
     AccountCreated: dict(**STEP, service="mastodon", username="alice", secret_ref="secret://identity/1"),
     AccountFailed: dict(**STEP, reason="taken"),
     NixosDeployed: dict(**STEP, vm_name="acme-mastodon", address="10.0.0.2", config_hash="ab" * 32),
+    VmUpdated: dict(**STEP, node="pve", vmid=101, changed=("cores",), rebooted=True),
+    VmDeleted: dict(**STEP, node="pve", vmid=101),
+    DnsUpdated: dict(**STEP, name="mastodon.example.org.", record_type="A", content=("10.0.0.2",)),
+    DeploymentCancelled: dict(deployment_id="dep-1", revision=2, reason="superseded by revision 3"),
+    BucketDeletionRequested: dict(**STEP, bucket="fedi-acme-mastodon", keep_data=True),
+    BucketDeleted: dict(**STEP, bucket="fedi-acme-mastodon", data_kept=True),
+    BucketUsageReported: dict(bucket="fedi-acme-mastodon", bytes=1024, objects=3),
+    AccountDeletionRequested: dict(**STEP, service="mastodon", username="alice"),
+    AccountDeleted: dict(**STEP, service="mastodon", username="alice"),
+    SshKeyRequested: dict(**STEP, name="acme-deploy"),
+    SshKeyCreated: dict(**STEP, public_key="ssh-ed25519 AAAA", secret_ref="secret://identity/2"),
+    SshKeyDeletionRequested: dict(**STEP, name="acme-deploy"),
+    SshKeyDeleted: dict(**STEP),
+    OperatorRemovalRequested: dict(reason="closing the account"),
 }
 
 
