@@ -14,9 +14,24 @@ from rich.console import Console
 app = typer.Typer(help="Fediversity control plane.", no_args_is_help=True, pretty_exceptions_enable=False)
 operator_app = typer.Typer(help="Operators of the panel.", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
+events_app = typer.Typer(help="The bus's traffic.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+dlq_app = typer.Typer(help="Dead letters: messages a consumer could not handle.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 
 Home = Annotated[Path, typer.Option(envvar="FEDI_HOME", help="Folder holding all local state.")]
+NatsUrl = Annotated[str | None, typer.Option(envvar="FEDI_NATS_URL", help="Default: the running `fedi up`'s.")]
+
+
+def _nats_url(home: Path, nats_url: str | None) -> str:
+    if nats_url:
+        return nats_url
+    described = home / "stack.json"
+    if not described.exists():
+        console.print(f"[red]no running stack described in {described}; pass --nats-url[/red]")
+        raise typer.Exit(2)
+    return json.loads(described.read_text())["nats"]
 
 
 @app.command()
@@ -78,14 +93,13 @@ def operator_create(name: str, home: Home = Path("var")) -> None:
 def trace(
     deployment_id: str,
     home: Home = Path("var"),
-    nats_url: Annotated[str | None, typer.Option(envvar="FEDI_NATS_URL")] = None,
+    nats_url: NatsUrl = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
 ) -> None:
     """Print the causal tree of one deployment's events, read from the stream."""
     from .tracing import collect, render_tree
 
-    url = nats_url or json.loads((home / "stack.json").read_text())["nats"]
-    events = asyncio.run(collect(url, deployment_id))
+    events = asyncio.run(collect(_nats_url(home, nats_url), deployment_id))
     if not events:
         console.print(f"[red]no events with correlation id {deployment_id}[/red]")
         raise typer.Exit(1)
@@ -95,3 +109,84 @@ def trace(
         return
     for line in render_tree(events):
         print(line)
+
+
+@events_app.command("tail")
+def events_tail(
+    home: Home = Path("var"),
+    nats_url: NatsUrl = None,
+    operator: Annotated[str | None, typer.Option(help="Only this operator's events.")] = None,
+    type_: Annotated[list[str], typer.Option("--type", help="Only these types (prefixes work: deployment).")] = [],
+    deployment: Annotated[str | None, typer.Option(help="Only this deployment's events.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+    history: Annotated[bool, typer.Option("--all", help="Start from the first stored event, then follow.")] = False,
+) -> None:
+    """Follow the bus live, a readable line per event."""
+    from .events import tail
+    from .streamread import stored
+
+    async def follow() -> None:
+        url = _nats_url(home, nats_url)
+        if history:
+            await tail(stored(url), operator, tuple(type_), deployment, as_json, print)
+        await tail(stored(url, follow=True), operator, tuple(type_), deployment, as_json, print)
+
+    try:
+        asyncio.run(follow())
+    except KeyboardInterrupt:
+        pass
+
+
+@dlq_app.command("list")
+def dlq_list(home: Home = Path("var"), nats_url: NatsUrl = None) -> None:
+    """Every dead letter: its number, where it was going, who gave up on it and why."""
+    from .dlq import dead_letters
+
+    letters = asyncio.run(dead_letters(_nats_url(home, nats_url)))
+    if not letters:
+        console.print("no dead letters")
+    for letter in letters:
+        print(f"#{letter.sequence:<6} {letter.subject:<24} {letter.consumer:<32} {letter.reason}")
+
+
+@dlq_app.command("show")
+def dlq_show(sequence: int, home: Home = Path("var"), nats_url: NatsUrl = None) -> None:
+    """One dead letter in full."""
+    from .dlq import dead_letters, pretty
+
+    letter = next((d for d in asyncio.run(dead_letters(_nats_url(home, nats_url))) if d.sequence == sequence), None)
+    if letter is None:
+        console.print(f"[red]no dead letter #{sequence}[/red]")
+        raise typer.Exit(1)
+    print(f"subject:  {letter.subject}\nconsumer: {letter.consumer}\nreason:   {letter.reason}\n")
+    print(pretty(letter.data))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    sequence: int,
+    home: Home = Path("var"),
+    nats_url: NatsUrl = None,
+    edit: Annotated[bool, typer.Option("--edit", help="Correct the message in $EDITOR first.")] = False,
+) -> None:
+    """Publish a dead letter again on its subject (after --edit, the corrected one)."""
+    from .dlq import ReplayRefused, dead_letters, pretty, replay
+
+    url = _nats_url(home, nats_url)
+    body = None
+    if edit:
+        letter = next((d for d in asyncio.run(dead_letters(url)) if d.sequence == sequence), None)
+        if letter is None:
+            console.print(f"[red]no dead letter #{sequence}[/red]")
+            raise typer.Exit(1)
+        edited = typer.edit(pretty(letter.data), extension=".json")
+        if edited is None:
+            console.print("unchanged; nothing replayed")
+            raise typer.Exit(1)
+        body = edited.encode()
+    try:
+        subject = asyncio.run(replay(url, sequence, body))
+    except ReplayRefused as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"replayed #{sequence} on {subject}")

@@ -4,11 +4,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy
-
 from contracts import MalformedMessage, Message, decode
-from contracts.subjects import STREAM
+
+from .streamread import stored
 
 
 @dataclass(frozen=True)
@@ -25,33 +23,17 @@ class Traced:
         return {"sequence": self.sequence, "subject": self.subject, **self.message.model_dump(mode="json")}
 
 
-async def collect(nats_url: str, correlation_id: str, timeout: float = 2.0) -> list[Traced]:
+async def collect(nats_url: str, correlation_id: str) -> list[Traced]:
     """Every stored message of that correlation id, in stream order."""
-    connection = await nats.connect(nats_url)
-    try:
-        js = connection.jetstream()
-        info = await js.stream_info(STREAM)
-        last = info.state.last_seq
-        if info.state.messages == 0:
-            return []
-        subscription = await js.subscribe(
-            ">", stream=STREAM, ordered_consumer=True, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-        )
-        found = []
-        while True:
-            msg = await subscription.next_msg(timeout=timeout)
-            try:
-                message = decode(msg.data)
-            except MalformedMessage:
-                message = None
-            if message is not None and message.correlation_id == correlation_id:
-                found.append(Traced(msg.metadata.sequence.stream, msg.subject, message))
-            if msg.metadata.sequence.stream >= last:
-                break
-        await subscription.unsubscribe()
-        return found
-    finally:
-        await connection.close()
+    found = []
+    async for item in stored(nats_url):
+        try:
+            message = decode(item.data)
+        except MalformedMessage:
+            continue
+        if message.correlation_id == correlation_id:
+            found.append(Traced(item.sequence, item.subject, message))
+    return found
 
 
 def render_tree(events: list[Traced]) -> list[str]:
@@ -66,7 +48,7 @@ def render_tree(events: list[Traced]) -> list[str]:
 
     def walk(event: Traced, depth: int) -> None:
         offset = (event.at - start).total_seconds()
-        lines.append(f"{offset:+9.3f}s  {event.message.producer:<12} {'  ' * depth}{event.subject}{_summary(event.message)}")
+        lines.append(f"{offset:+9.3f}s  {event.message.producer:<12} {'  ' * depth}{event.subject}{summary(event.message)}")
         for child in children[str(event.message.event_id)]:
             walk(child, depth + 1)
 
@@ -75,7 +57,8 @@ def render_tree(events: list[Traced]) -> list[str]:
     return lines
 
 
-def _summary(message: Message) -> str:
+def summary(message: Message) -> str:
+    """The few words that say what a message is about: its step or resource and state, or a reason."""
     for field in ("step", "resource_id"):
         value = getattr(message, field, None)
         if value:
