@@ -23,13 +23,19 @@ class Stack:
     panel_port: int = 8000
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment for every service (e.g. FEDI_ORCHESTRATOR_PARALLELISM)."""
+    services: tuple[str, ...] = SERVICES
+    """The services to run as processes (a test may run some in its own process instead)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
         self.sandbox = self.home / "sandbox"
         self.logs = self.home / "logs"
-        ports = _stable_ports(self.home / "ports.json", ("nats", "nats_monitor", "proxmox", "garage_admin", "garage_s3"))
+        ports = _stable_ports(
+            self.home / "ports.json",
+            ("nats", "nats_monitor", "proxmox", "garage_admin", "garage_s3", *(f"metrics_{s}" for s in SERVICES)),
+        )
+        self.metrics_ports = {service: ports.pop(f"metrics_{service}") for service in SERVICES}
         self.nats = NatsServer(
             self.home / "nats", port=ports.pop("nats"), monitor_port=ports.pop("nats_monitor"), log_file=self.logs / "nats.log"
         )
@@ -64,6 +70,7 @@ class Stack:
             "garage_admin_sandbox": self.garage_admin_url,
             "s3_sandbox": self.s3_url,
             "nixos_sandbox_records": str(self.sandbox / "nixos"),
+            **{f"metrics_{s}": f"http://127.0.0.1:{port}/metrics" for s, port in self.metrics_ports.items()},
             "logs": str(self.logs),
             "data": str(self.home),
         }
@@ -86,9 +93,10 @@ class Stack:
         ])
         for name, port in self.ports.items():
             _wait_for_port(port, f"sandbox {name}", self.processes)
-        for service in SERVICES:
+        for service in self.services:
             self.start_service(service)
-        _wait_for_port(self.panel_port, "panel", self.processes)
+        if "panel" in self.services:
+            _wait_for_port(self.panel_port, "panel", self.processes)
         (self.home / "stack.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
         return self
 
@@ -103,6 +111,7 @@ class Stack:
             "REDELIVERY_BACKOFF_SECONDS": "0.2",
             # A crashed process's unacknowledged messages come back this soon (handlers heartbeat).
             "ACK_WAIT_SECONDS": "5",
+            "METRICS_PORT": str(self.metrics_ports[service]),
         }
         settings |= {
             "orchestrator": {

@@ -16,12 +16,12 @@ from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from contracts import MalformedMessage, Message, decode
 from contracts.subjects import STREAM, dead_letter
 
-from . import logs
+from . import logs, telemetry
 from .settings import ServiceSettings
 from .stream import ensure_stream
 from .uow import CORRELATION, TRACEPARENT, UnitOfWork, UnitsOfWork
@@ -41,7 +41,13 @@ class Bus:
         self.service = service
         self.settings = settings
         self.units = units
-        self.broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1)
+        self.metrics = telemetry.Metrics(service)
+        middlewares = [self.metrics.middleware()]
+        if settings.tracing_enabled:
+            provider = telemetry.tracer_provider(service, settings.otlp_endpoint)
+            middlewares.insert(0, telemetry.telemetry_middleware(provider))
+        self.broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1, middlewares=middlewares)
+        self.consumers: list[str] = []
         self._wake_relay = asyncio.Event()
         units.on_publish = self.wake_relay
         self._relay: asyncio.Task | None = None
@@ -52,6 +58,7 @@ class Bus:
         """Handle every `model` message exactly once (per this service)."""
         subject = model.subject()
         durable = f"{self.service}-{subject.replace('.', '-')}"
+        self.consumers.append(durable)
 
         @self.broker.subscriber(
             subject,
@@ -68,7 +75,9 @@ class Bus:
             await self._consume(msg, model, handler, durable)
 
     async def _consume(self, msg, model: type[M], handler: Handler, consumer: str) -> None:
-        deliveries = msg.raw_message.metadata.num_delivered
+        metadata = msg.raw_message.metadata
+        deliveries = metadata.num_delivered
+        telemetry.annotate(service=self.service, consumer=consumer, stream_sequence=metadata.sequence.stream, deliveries=deliveries)
         try:
             message = decode(msg.body)
             if not isinstance(message, model):
@@ -76,6 +85,7 @@ class Bus:
         except MalformedMessage as exc:
             await self._dead_letter(msg, consumer, str(exc))
             return
+        telemetry.annotate(correlation_id=message.correlation_id, causation_id=message.causation_id)
         with logs.bound(
             correlation_id=message.correlation_id,
             causation_id=message.causation_id,
@@ -87,6 +97,7 @@ class Bus:
                 async with self._heartbeat(msg):
                     await self._handle_once(message, handler, consumer, msg.headers.get(TRACEPARENT))
             except Exception as exc:  # any handler fault: redeliver, then dead-letter
+                self.metrics.handler_failures.labels(model.subject(), type(exc).__name__).inc()
                 if deliveries >= self.settings.max_deliveries:
                     log.error("handler failed for the last time", deliveries=deliveries, exc_info=True)
                     await self._dead_letter(msg, consumer, f"{type(exc).__name__}: {exc}")
@@ -124,6 +135,7 @@ class Bus:
     async def _dead_letter(self, msg, consumer: str, reason: str) -> None:
         metadata = msg.raw_message.metadata
         log.error("message parked on the dead-letter subject", reason=reason, subject=msg.raw_message.subject)
+        self.metrics.dead_letters.labels(msg.raw_message.subject).inc()
         headers = {
             DEAD_LETTER_REASON: reason[:2000],
             DEAD_LETTER_CONSUMER: consumer,
@@ -145,12 +157,28 @@ class Bus:
             for row in rows:
                 headers = json.loads(row.headers) | {"Nats-Msg-Id": row.event_id}
                 correlation_id = headers.pop(CORRELATION, None)
-                await self.broker.publish(
-                    row.payload, row.subject, headers=headers, correlation_id=correlation_id, stream=STREAM
-                )
+                with telemetry.attached(headers):
+                    await self.broker.publish(
+                        row.payload, row.subject, headers=headers, correlation_id=correlation_id, stream=STREAM
+                    )
                 await session.execute(delete(outbox).where(outbox.c.id == row.id))
                 await session.commit()
         return len(rows)
+
+    async def watch_lag(self, every: float = 5.0) -> None:
+        """Keeps the consumer-lag and outbox gauges current (for the metrics endpoint)."""
+        js = self.broker.connection.jetstream()
+        while True:
+            for durable in self.consumers:
+                try:
+                    info = await js.consumer_info(STREAM, durable)
+                except Exception:  # not created yet, or the server is away: next round
+                    continue
+                self.metrics.consumer_pending.labels(durable).set(info.num_pending)
+            async with self.units.database.session() as session:
+                pending = (await session.execute(select(func.count()).select_from(self.units.outbox))).scalar_one()
+            self.metrics.outbox_pending.set(pending)
+            await asyncio.sleep(every)
 
     async def _relay_forever(self) -> None:
         while True:

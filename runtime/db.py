@@ -1,5 +1,6 @@
 """SQLAlchemy 2 engine and sessions: SQLite by default, PostgreSQL by URL; Alembic migrations per service."""
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -17,6 +18,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+_MIGRATING = asyncio.Lock()
+"""Alembic keeps its migration context in a module global: one migration at a time per process."""
 
 
 class Database:
@@ -46,7 +51,7 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
-        async with self.engine.begin() as connection:
+        async with _MIGRATING, self.engine.begin() as connection:
             await connection.run_sync(upgrade)
 
     async def close(self) -> None:

@@ -5,6 +5,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 
+import prometheus_client
 from sqlalchemy import MetaData
 
 from . import logs
@@ -27,6 +28,9 @@ async def serve(settings: ServiceSettings, metadata: MetaData, migrations: Path,
     bus = Bus(name, settings, units)
     background = await wire(bus, units)
     await bus.start()
+    if settings.metrics_port:
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=bus.metrics.registry)
+        background.append(bus.watch_lag())
     tasks = [asyncio.create_task(work) for work in background]
     log.info("service started", nats=settings.nats_url, database=database.engine.url.render_as_string(hide_password=True))
 

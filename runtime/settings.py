@@ -28,6 +28,14 @@ class ServiceSettings(BaseSettings):
     """How long a delivered message stays reserved; handlers heartbeat while they work, so this only
     bounds how soon a crashed process's messages are delivered again."""
 
+    tracing_enabled: bool = True
+    """OpenTelemetry spans for every publish and handled message (W3C traceparent in headers)."""
+    otlp_endpoint: str = ""
+    """OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces; empty: spans are not exported."""
+    metrics_port: int = 0
+    """Port of the Prometheus endpoint (/metrics); 0: no endpoint."""
+    metrics_host: str = "127.0.0.1"
+
     service_name: str = "service"
 
     def sqlalchemy_url(self) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import Message, encode
 
 from .tables import messaging_tables
+from .telemetry import current_traceparent
 from .tracing import child_traceparent
 
 TRACEPARENT = "traceparent"
@@ -39,7 +40,8 @@ class UnitOfWork:
 
     def publish(self, message: Message) -> None:
         """Queue a message; it leaves with the commit (through the outbox)."""
-        headers = {TRACEPARENT: child_traceparent(self.traceparent), CORRELATION: message.correlation_id}
+        traceparent = current_traceparent() or child_traceparent(self.traceparent)
+        headers = {TRACEPARENT: traceparent, CORRELATION: message.correlation_id}
         self._rows.append(
             {
                 "event_id": str(message.event_id),

@@ -223,3 +223,15 @@ def test_state_survives_a_restart_of_the_whole_stack(running, acme, first_deploy
     response = running.submit(acme, mastodon_and_pixelfed())
     again = running.wait_for(acme, response.json()["deployment_id"])
     assert again["state"] == "succeeded" and {c["action"] for c in again["changes"]} == {"unchanged"}
+
+
+def test_every_service_answers_prometheus_metrics(running, first_deployment):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for service, port in running.stack.metrics_ports.items():
+        text = running.api.get(f"http://127.0.0.1:{port}/metrics").text
+        names = {family.name for family in text_string_to_metric_families(text)}
+        assert "fedi_consumer_pending" in names and "fedi_outbox_pending" in names, service
+        assert any(name.startswith("faststream_") for name in names), service
+    panel = running.api.get(f"http://127.0.0.1:{running.stack.metrics_ports['panel']}/metrics").text
+    assert 'faststream_received_messages_total{app_name="panel"' in panel
