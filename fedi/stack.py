@@ -11,7 +11,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.connection import connect_options
+from runtime.devca import ensure_dev_ca
 from runtime.nats_server import NatsServer, free_port
+from runtime.permissions import server_config
+from sandbox.pdns import PdnsServer
+from sandbox.pdns import missing as pdns_missing
 
 SERVICES = ("configurator", "storage", "identity", "orchestrator", "panel")
 PROXMOX_TOKEN_ID = "root@pam!fedi"
@@ -33,12 +38,23 @@ class Stack:
         self.logs = self.home / "logs"
         ports = _stable_ports(
             self.home / "ports.json",
-            ("nats", "nats_monitor", "proxmox", "garage_admin", "garage_s3", *(f"metrics_{s}" for s in SERVICES)),
+            ("nats", "nats_monitor", "proxmox", "garage_admin", "garage_s3", *(f"metrics_{s}" for s in SERVICES),
+             "pdns_api", "pdns_dns"),
+        )
+        self.pdns = PdnsServer(
+            self.home / "sandbox" / "pdns", api_port=ports.pop("pdns_api"), dns_port=ports.pop("pdns_dns"),
+            api_key=_stable_secret(self.home / "sandbox" / "pdns-key"), log_file=self.home / "logs" / "pdns.log",
         )
         self.metrics_ports = {service: ports.pop(f"metrics_{service}") for service in SERVICES}
         self.nats = NatsServer(
-            self.home / "nats", port=ports.pop("nats"), monitor_port=ports.pop("nats_monitor"), log_file=self.logs / "nats.log"
+            self.home / "nats",
+            port=ports.pop("nats"),
+            monitor_port=ports.pop("nats_monitor"),
+            log_file=self.logs / "nats.log",
+            config_file=self.home / "nats" / "server.conf",
+            tls=True,
         )
+        self.nats_passwords = {user: _stable_secret(self.home / "nats" / "users" / user) for user in ("admin", *SERVICES)}
         self.ports = ports
         self.proxmox_secret = _stable_secret(self.home / "sandbox" / "proxmox-token")
         self.garage_token = _stable_secret(self.home / "sandbox" / "garage-token")
@@ -65,11 +81,13 @@ class Stack:
         return {
             "panel": self.panel_url,
             "nats": self.nats.url,
+            "nats_credentials": str(self.admin_credentials),
             "nats_monitor": f"http://127.0.0.1:{self.nats.monitor_port}",
             "proxmox_sandbox": self.proxmox_url,
             "garage_admin_sandbox": self.garage_admin_url,
             "s3_sandbox": self.s3_url,
             "nixos_sandbox_records": str(self.sandbox / "nixos"),
+            **({"pdns_api": self.pdns.api_url, "pdns_dns_port": self.pdns.dns_port} if getattr(self, "dns", None) else {}),
             **{f"metrics_{s}": f"http://127.0.0.1:{port}/metrics" for s, port in self.metrics_ports.items()},
             "logs": str(self.logs),
             "data": str(self.home),
@@ -80,7 +98,9 @@ class Stack:
     def start(self) -> "Stack":
         self.logs.mkdir(parents=True, exist_ok=True)
         self.sandbox.mkdir(parents=True, exist_ok=True)
+        self._write_bus_config()
         self.nats.start()
+        self.dns = self.pdns.start() if pdns_missing() is None else None  # else DNS records are not published
         self._spawn("proxmox", [
             "-m", "sandbox.proxmox", "--port", str(self.ports["proxmox"]),
             "--state-file", str(self.sandbox / "proxmox.json"), "--cert-dir", str(self.sandbox / "tls"),
@@ -100,6 +120,22 @@ class Stack:
         (self.home / "stack.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
         return self
 
+    def _write_bus_config(self) -> None:
+        """Users with the permissions the catalogue gives them, TLS with a development CA."""
+        self.tls = ensure_dev_ca(self.home / "tls")
+        tls = {"cert_file": str(self.tls["cert"]), "key_file": str(self.tls["key"]), "timeout": 5}
+        _write_private(self.nats.config_file, server_config(self.nats_passwords, tls))
+        admin = {"user": "admin", "password": self.nats_passwords["admin"], "ca_file": str(self.tls["ca"])}
+        _write_private(self.admin_credentials, json.dumps(admin))
+
+    @property
+    def admin_credentials(self) -> Path:
+        """What the operations tools (fedi trace, dlq, events) log in with."""
+        return self.home / "nats" / "admin.json"
+
+    def admin_options(self) -> dict:
+        return connect_options(**json.loads(self.admin_credentials.read_text()))
+
     def start_service(self, service: str) -> None:
         self._spawn(service, ["-m", f"services.{service}"], self.service_env(service))
 
@@ -107,6 +143,9 @@ class Stack:
         prefix = f"FEDI_{service.upper()}_"
         settings = {
             "NATS_URL": self.nats.url,
+            "NATS_USER": service,
+            "NATS_PASSWORD": self.nats_passwords[service],
+            "NATS_CA_FILE": str(self.tls["ca"]),
             "DATA_DIR": str(self.home / service),
             "REDELIVERY_BACKOFF_SECONDS": "0.2",
             # A crashed process's unacknowledged messages come back this soon (handlers heartbeat).
@@ -122,6 +161,7 @@ class Stack:
                 "PROXMOX_VERIFY_SSL": str(self.sandbox / "tls" / "cert.pem"),
                 "PROXMOX_POLL_SECONDS": "0.05",
                 "RETRY_BACKOFF_SECONDS": "0.2",
+                **({"DNS_API_URL": self.pdns.api_url, "DNS_API_KEY": self.pdns.api_key} if self.dns else {}),
                 "DEPLOY_COMMAND": (
                     f"{sys.executable} -m sandbox.nixos_target switch --flake {{flake}}#{{vm}} "
                     f"--target-host root@{{address}} --state-dir {self.sandbox / 'nixos'}"
@@ -153,6 +193,7 @@ class Stack:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             _terminate(self.processes.pop(name))
+        self.pdns.stop()
         self.nats.stop()
 
     def alive(self) -> dict[str, bool]:
@@ -201,6 +242,12 @@ def _is_free(port: int | None) -> bool:
         except OSError:
             return False
     return True
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(text)
 
 
 def _stable_secret(path: Path) -> str:

@@ -19,9 +19,12 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, func, select
 
 from contracts import MalformedMessage, Message, decode
+from contracts.catalogue import durable_name
 from contracts.subjects import STREAM, dead_letter
 
 from . import logs, telemetry
+from .connection import broker_security
+from .permissions import inbox_prefix
 from .settings import ServiceSettings
 from .stream import ensure_stream
 from .uow import CORRELATION, TRACEPARENT, UnitOfWork, UnitsOfWork
@@ -36,6 +39,11 @@ DEAD_LETTER_CONSUMER = "Fedi-Dead-Letter-Consumer"
 log = logs.get("bus")
 
 
+async def _log_bus_error(error: Exception) -> None:
+    """Errors the server reports on the connection, e.g. a permissions violation."""
+    log.error("bus error", error=str(error))
+
+
 class Bus:
     def __init__(self, service: str, settings: ServiceSettings, units: UnitsOfWork) -> None:
         self.service = service
@@ -46,7 +54,15 @@ class Bus:
         if settings.tracing_enabled:
             provider = telemetry.tracer_provider(service, settings.otlp_endpoint)
             middlewares.insert(0, telemetry.telemetry_middleware(provider))
-        self.broker = NatsBroker(settings.nats_url, logger=None, max_reconnect_attempts=-1, middlewares=middlewares)
+        self.broker = NatsBroker(
+            settings.nats_url,
+            logger=None,
+            max_reconnect_attempts=-1,
+            middlewares=middlewares,
+            inbox_prefix=inbox_prefix(service),
+            security=broker_security(settings.nats_user, settings.nats_password, settings.nats_ca_file),
+            error_cb=_log_bus_error,
+        )
         self.consumers: list[str] = []
         self._wake_relay = asyncio.Event()
         units.on_publish = self.wake_relay
@@ -57,7 +73,7 @@ class Bus:
     def on(self, model: type[M], handler: Handler) -> None:
         """Handle every `model` message exactly once (per this service)."""
         subject = model.subject()
-        durable = f"{self.service}-{subject.replace('.', '-')}"
+        durable = durable_name(self.service, subject)
         self.consumers.append(durable)
 
         @self.broker.subscriber(
@@ -65,6 +81,7 @@ class Bus:
             stream=JStream(STREAM, declare=False),
             durable=durable,
             pull_sub=PullSub(batch_size=16, timeout=1.0),
+            inbox_prefix=f"{inbox_prefix(self.service)}.".encode(),
             config=ConsumerConfig(
                 ack_wait=self.settings.ack_wait_seconds, max_deliver=self.settings.max_deliveries + 1
             ),

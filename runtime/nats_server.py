@@ -34,11 +34,14 @@ class NatsServer:
     port: int = field(default_factory=free_port)
     monitor_port: int = field(default_factory=free_port)
     log_file: Path | None = None
+    config_file: Path | None = None
+    """A nats-server configuration (users, permissions, TLS), e.g. from runtime.permissions.server_config."""
+    tls: bool = False
     process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> "NatsServer":
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -46,6 +49,8 @@ class NatsServer:
             str(nats_server_binary()), "-js", "-sd", str(self.store_dir),
             "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
         ]
+        if self.config_file:
+            command += ["-c", str(self.config_file)]
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(command, stdout=log, stderr=log)
         self._wait_healthy(timeout)

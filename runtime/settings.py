@@ -16,6 +16,11 @@ class ServiceSettings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str = ""
+    """This service's own user on the bus (its permissions come from the contracts' catalogue)."""
+    nats_password: str = ""
+    nats_ca_file: str = ""
+    """CA certificate to verify the bus's TLS certificate (with a tls:// URL)."""
     data_dir: Path = Path("var")
     database_url: str = ""
     """SQLAlchemy async URL; empty means SQLite in data_dir. PostgreSQL: postgresql+asyncpg://..."""

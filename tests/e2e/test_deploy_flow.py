@@ -32,9 +32,9 @@ def first_deployment(running, acme) -> dict:
     return running.wait_for(acme, response.json()["deployment_id"])
 
 
-def stream_messages(nats_url: str) -> list:
+def stream_messages(stack) -> list:
     async def read():
-        connection = await nats.connect(nats_url)
+        connection = await nats.connect(stack.nats.url, **stack.admin_options())
         js = connection.jetstream()
         last = (await js.stream_info(STREAM)).state.last_seq
         messages = [await js.get_msg(STREAM, seq) for seq in range(1, last + 1)]
@@ -44,9 +44,9 @@ def stream_messages(nats_url: str) -> list:
     return asyncio.run(read())
 
 
-def ask_secret(nats_url: str, ref: str, requester: str) -> SecretReply:
+def ask_secret(stack, ref: str, requester: str) -> SecretReply:
     async def ask():
-        connection = await nats.connect(nats_url)
+        connection = await nats.connect(stack.nats.url, **stack.admin_options())
         owner = ref.removeprefix("secret://").split("/", 1)[0]
         request = SecretRequest(ref=ref, requester=requester).model_dump_json().encode()
         reply = await connection.request(secret_get(owner), request, timeout=5)
@@ -94,7 +94,7 @@ def test_identity_holds_an_admin_account_per_service(running, first_deployment):
 
 def test_every_event_of_the_deployment_shares_its_correlation_id_and_trace_prints_the_chain(running, first_deployment):
     deployment_id = first_deployment["id"]
-    ours = [decode(m.data) for m in stream_messages(running.stack.nats.url) if deployment_id.encode() in m.data]
+    ours = [decode(m.data) for m in stream_messages(running.stack) if deployment_id.encode() in m.data]
     assert {m.correlation_id for m in ours} == {deployment_id}
     types = Counter(m.type for m in ours)
     for expected in ("config.submitted", "plan.created", "deployment.started", "vm.provisioned", "bucket.requested",
@@ -104,7 +104,7 @@ def test_every_event_of_the_deployment_shares_its_correlation_id_and_trace_print
     assert all(m.causation_id in by_id for m in ours if m.type != "config.submitted"), "every event names its cause"
 
     trace = subprocess.run(
-        [sys.executable, "-m", "fedi", "trace", deployment_id, "--nats-url", running.stack.nats.url],
+        [sys.executable, "-m", "fedi", "trace", deployment_id, "--home", str(running.stack.home)],
         capture_output=True, text=True, timeout=60,
     )
     assert trace.returncode == 0, trace.stderr
@@ -116,10 +116,10 @@ def test_every_event_of_the_deployment_shares_its_correlation_id_and_trace_print
 
 
 def test_the_stream_contains_none_of_the_generated_secrets(running, first_deployment):
-    messages = stream_messages(running.stack.nats.url)
+    messages = stream_messages(running.stack)
     refs = {decode(m.data).secret_ref for m in messages if m.subject in ("bucket.created", "account.created")}
     assert len(refs) == 4
-    secrets = [ask_secret(running.stack.nats.url, ref, "orchestrator").value for ref in refs]
+    secrets = [ask_secret(running.stack, ref, "orchestrator").value for ref in refs]
     assert all(secrets)
     for message in messages:
         everything = message.data + json.dumps(message.headers or {}).encode()
@@ -131,8 +131,8 @@ def test_the_stream_contains_none_of_the_generated_secrets(running, first_deploy
 
 
 def test_a_service_that_may_not_read_a_secret_gets_nothing(running, first_deployment):
-    ref = next(decode(m.data).secret_ref for m in stream_messages(running.stack.nats.url) if m.subject == "bucket.created")
-    reply = ask_secret(running.stack.nats.url, ref, "panel")
+    ref = next(decode(m.data).secret_ref for m in stream_messages(running.stack) if m.subject == "bucket.created")
+    reply = ask_secret(running.stack, ref, "panel")
     assert reply.value is None and "may not read" in reply.error
 
 
@@ -173,17 +173,17 @@ def test_an_invalid_configuration_is_answered_with_field_reasons_and_nothing_is_
 
 def test_a_malformed_message_is_dead_lettered_and_the_services_keep_working(running, acme, first_deployment):
     async def inject():
-        connection = await nats.connect(running.stack.nats.url)
+        connection = await nats.connect(running.stack.nats.url, **running.stack.admin_options())
         await connection.jetstream().publish("config.submitted", b'{"type": "config.submitted", "version": 1}')
         await connection.close()
 
     vms_before = running.proxmox_inventory()
     asyncio.run(inject())
     wait_until(
-        lambda: [m for m in stream_messages(running.stack.nats.url) if m.subject == "dlq.config.submitted"],
+        lambda: [m for m in stream_messages(running.stack) if m.subject == "dlq.config.submitted"],
         30, "the malformed message on the dead-letter subject",
     )
-    dead = next(m for m in stream_messages(running.stack.nats.url) if m.subject == "dlq.config.submitted")
+    dead = next(m for m in stream_messages(running.stack) if m.subject == "dlq.config.submitted")
     assert "invalid config.submitted" in dead.headers["Fedi-Dead-Letter-Reason"]
     assert running.proxmox_inventory() == vms_before
 

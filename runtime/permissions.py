@@ -1,0 +1,56 @@
+"""Who may say and hear what on the bus, generated from the contracts' catalogue: each service may
+publish only what it produces, read only what it consumes (through its own durable consumers), and
+make or answer only the requests the catalogue gives it. Rendered into the nats-server config."""
+
+import json
+
+from contracts.catalogue import REQUESTS, SERVICES, consumed_by, durable_name, produced_by
+from contracts.subjects import STREAM, dead_letter
+
+JS = "$JS.API"
+STREAM_READERS = ("panel",)
+"""Services that read the whole stream back: the panel shows a deployment's operator its chain of
+events (what `fedi trace` prints). Ephemeral ordered consumers only: no durable, no ack, no publish."""
+
+
+def inbox_prefix(service: str) -> str:
+    """Each service's replies arrive under its own inbox, so no one else can read them."""
+    return f"_INBOX_{service}"
+
+
+def service_permissions(service: str) -> dict:
+    consumed = [entry.subject for entry in consumed_by(service)]
+    durables = [durable_name(service, subject) for subject in consumed]
+    publish = [entry.subject for entry in produced_by(service)]
+    publish += [dead_letter(subject) for subject in consumed]
+    publish += [f"{JS}.STREAM.INFO.{STREAM}", f"{JS}.STREAM.CREATE.{STREAM}", f"{JS}.STREAM.UPDATE.{STREAM}"]
+    for subject, durable in zip(consumed, durables, strict=True):
+        publish += [
+            f"{JS}.CONSUMER.CREATE.{STREAM}.{durable}.{subject}",
+            f"{JS}.CONSUMER.INFO.{STREAM}.{durable}",
+            f"{JS}.CONSUMER.MSG.NEXT.{STREAM}.{durable}",
+            f"$JS.ACK.{STREAM}.{durable}.>",
+        ]
+    if service in STREAM_READERS:
+        publish += [f"{JS}.CONSUMER.CREATE.{STREAM}", f"{JS}.CONSUMER.DELETE.{STREAM}.*", f"$JS.FC.{STREAM}.>"]
+    publish += [request.subject for request in REQUESTS if service in request.requesters]
+    subscribe = [f"{inbox_prefix(service)}.>"]
+    subscribe += [request.subject for request in REQUESTS if request.responder == service]
+    permissions: dict = {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
+    if any(request.responder == service for request in REQUESTS):
+        permissions["allow_responses"] = True
+    return permissions
+
+
+def server_config(passwords: dict[str, str], tls: dict[str, str] | None = None) -> str:
+    """A nats-server configuration (JSON is valid NATS config) with one user per service plus `admin`
+    (the operations team's tools: full rights). `passwords` maps user -> password."""
+    users = [{"user": "admin", "password": passwords["admin"]}]
+    users += [
+        {"user": service, "password": passwords[service], "permissions": service_permissions(service)}
+        for service in SERVICES
+    ]
+    config: dict = {"authorization": {"users": users}}
+    if tls:
+        config["tls"] = tls
+    return json.dumps(config, indent=2)
