@@ -42,9 +42,13 @@ def service_permissions(service: str) -> dict:
     return permissions
 
 
+class Env(str):
+    """A value the nats-server reads from its environment (`$NAME` in its configuration)."""
+
+
 def server_config(passwords: dict[str, str], tls: dict[str, str] | None = None) -> str:
-    """A nats-server configuration (JSON is valid NATS config) with one user per service plus `admin`
-    (the operations team's tools: full rights). `passwords` maps user -> password."""
+    """A nats-server configuration with one user per service plus `admin` (the operations team's
+    tools: full rights). `passwords` maps user -> password (or Env references)."""
     users = [{"user": "admin", "password": passwords["admin"]}]
     users += [
         {"user": service, "password": passwords[service], "permissions": service_permissions(service)}
@@ -53,4 +57,34 @@ def server_config(passwords: dict[str, str], tls: dict[str, str] | None = None) 
     config: dict = {"authorization": {"users": users}}
     if tls:
         config["tls"] = tls
-    return json.dumps(config, indent=2)
+    return "# Generated from contracts/catalogue.py by runtime/permissions.py: do not edit.\n" + _render(config) + "\n"
+
+
+def compose_server_config() -> str:
+    """The configuration docker-compose.yml mounts: passwords from the container's environment."""
+    passwords = {user: Env(f"{user.upper()}_NATS_PASSWORD") for user in ("admin", *SERVICES)}
+    tls = {"cert_file": "/etc/nats/tls/server.pem", "key_file": "/etc/nats/tls/server-key.pem", "timeout": 5}
+    return server_config(passwords, tls)
+
+
+def _render(value, indent: int = 0) -> str:
+    """NATS configuration syntax (a relaxed JSON that also allows `$ENV` references)."""
+    pad = "  " * (indent + 1)
+    if isinstance(value, Env):
+        return f"${value}"
+    if isinstance(value, dict):
+        body = "\n".join(f"{pad}{key}: {_render(item, indent + 1)}" for key, item in value.items())
+        return "{\n" + body + "\n" + "  " * indent + "}"
+    if isinstance(value, list):
+        body = "\n".join(f"{pad}{_render(item, indent + 1)}" for item in value)
+        return "[\n" + body + "\n" + "  " * indent + "]"
+    return json.dumps(value)
+
+
+COMPOSE_CONFIG = "deploy/nats/server.conf"
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    Path(COMPOSE_CONFIG).write_text(compose_server_config())
+    print(f"wrote {COMPOSE_CONFIG}")

@@ -129,3 +129,13 @@ async def test_the_bus_refuses_clients_without_tls_or_credentials(locked_bus):
         await nats.connect(
             server.url.replace("tls://", "nats://"), allow_reconnect=False, max_reconnect_attempts=0, user="panel", password="panel-password"
         )
+
+
+def test_the_compose_bus_configuration_is_generated_from_the_current_contracts():
+    from pathlib import Path
+
+    from runtime.permissions import COMPOSE_CONFIG, compose_server_config
+
+    assert Path(COMPOSE_CONFIG).read_text() == compose_server_config(), (
+        f"{COMPOSE_CONFIG} is stale: regenerate it with `python -m runtime.permissions`"
+    )

@@ -52,6 +52,7 @@ DUMMY_ENV = {
     "S3_ENDPOINT": "https://s3.example.test",
     "S3_REGION": "garage",
     "LOG_LEVEL": "INFO",
+    **{f"{user}_NATS_PASSWORD": f"dummy-{user.lower()}-nats-password" for user in ("ADMIN", "PANEL", "CONFIGURATOR", "ORCHESTRATOR", "STORAGE", "IDENTITY")},
 }
 
 # A Settings field the compose file must set: its default is a development value (a local address,
