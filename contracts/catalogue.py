@@ -26,14 +26,14 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(events.PlanCreated, "configurator", ("orchestrator", "panel")),
     Entry(events.DeploymentStarted, "orchestrator", ("panel",)),
     Entry(events.DeploymentProgress, "orchestrator", ("panel",)),
-    Entry(events.DeploymentSucceeded, "orchestrator", ("panel",)),
+    Entry(events.DeploymentSucceeded, "orchestrator", ("panel", "configurator")),
     Entry(events.DeploymentFailed, "orchestrator", ("panel",)),
     Entry(events.VmProvisioned, "orchestrator", ()),  # for operations (fedi trace, events tail)
     Entry(commands.BucketRequested, "orchestrator", ("storage",)),
     Entry(events.BucketCreated, "storage", ("orchestrator",)),
     Entry(events.BucketFailed, "storage", ("orchestrator",)),
     Entry(commands.AccountRequested, "orchestrator", ("identity",)),
-    Entry(events.AccountCreated, "identity", ("orchestrator",)),
+    Entry(events.AccountCreated, "identity", ("orchestrator", "panel")),
     Entry(events.AccountFailed, "identity", ("orchestrator",)),
     Entry(events.NixosDeployed, "orchestrator", ()),
     Entry(events.VmUpdated, "orchestrator", ()),
@@ -50,9 +50,44 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(commands.SshKeyDeletionRequested, "orchestrator", ("identity",)),
     Entry(events.SshKeyDeleted, "identity", ("orchestrator",)),
     Entry(commands.OperatorRemovalRequested, "panel", ("configurator",)),
+    Entry(events.DirectoryConnected, "identity", ("panel",)),
+    Entry(commands.DirectorySyncRequested, "panel", ("identity",)),
+    Entry(events.DirectorySyncCompleted, "identity", ("panel",)),
+    Entry(events.DirectorySyncFailed, "identity", ("panel",)),
+    Entry(commands.DirectoryRemovalRequested, "orchestrator", ("identity",)),
+    Entry(events.DirectoryRemoved, "identity", ("orchestrator", "panel")),
 )
 
 BY_TYPE: dict[str, type[Message]] = {entry.subject: entry.model for entry in CATALOGUE}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A core NATS request/reply subject: who answers it and who may ask."""
+
+    subject: str
+    responder: str
+    requesters: tuple[str, ...]
+
+
+def _requests() -> tuple[Request, ...]:
+    from .subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, PLAN_PREVIEW, secret_get
+
+    return (
+        Request(PLAN_PREVIEW, "configurator", ("panel",)),
+        Request(secret_get("storage"), "storage", ("orchestrator",)),
+        Request(secret_get("identity"), "identity", ("orchestrator", "panel")),
+        Request(DIRECTORY_CHECK, "identity", ("panel",)),
+        Request(DIRECTORY_CONNECT, "identity", ("panel",)),
+    )
+
+
+REQUESTS: tuple[Request, ...] = _requests()
+
+
+def durable_name(service: str, subject: str) -> str:
+    """The durable consumer through which `service` reads `subject`."""
+    return f"{service}-{subject.replace('.', '-')}"
 
 
 def stream_subjects() -> list[str]:

@@ -18,6 +18,10 @@ class BucketRequested(Command):
     bucket: str = Field(description="Deterministic bucket name.")
     quota_bytes: int | None = None
     quota_objects: int | None = None
+    preconfigured: bool = Field(
+        default=False,
+        description="Use the existing bucket the provider assigned to the operator (US 5.1): storage verifies it can reach it with the assigned key instead of creating anything.",
+    )
 
 
 class AccountRequested(Command):
@@ -83,3 +87,19 @@ class OperatorRemovalRequested(Command):
     type: Literal["operator.removal.requested"] = subjects.OPERATOR_REMOVAL_REQUESTED
     version: Literal[1] = 1
     reason: str = ""
+
+
+class DirectorySyncRequested(Command):
+    """Sync the operator's own LDAP directory into its subtree now (panel or `fedi ldap sync` -> identity)."""
+
+    type: Literal["directory.sync.requested"] = subjects.DIRECTORY_SYNC_REQUESTED
+    version: Literal[1] = 1
+
+
+class DirectoryRemovalRequested(Command):
+    """Remove the operator's whole subtree, its directory link and every secret identity keeps for it
+    (orchestrator -> identity, the last step of an operator's removal, US 6.3)."""
+
+    type: Literal["directory.removal.requested"] = subjects.DIRECTORY_REMOVAL_REQUESTED
+    version: Literal[1] = 1
+    deployment_id: str

@@ -9,7 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from .catalogue import CATALOGUE
 from .configuration import OperatorConfiguration
-from .subjects import PLAN_PREVIEW, SECRET_GET, STREAM
+from .subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, PLAN_PREVIEW, SECRET_GET, STREAM
 
 HERE = Path(__file__).parent
 CONFIGURATION_SCHEMA = HERE / "operator-configuration.schema.json"
@@ -51,7 +51,7 @@ def asyncapi() -> dict:
             "version": "1",
             "description": (
                 f"Every event and command, stored in the JetStream stream {STREAM}. "
-                f"Request/reply subjects ({PLAN_PREVIEW}, {SECRET_GET}) are core NATS and not stored."
+                f"Request/reply subjects ({PLAN_PREVIEW}, {SECRET_GET}, {DIRECTORY_CHECK}, {DIRECTORY_CONNECT}) are core NATS and not stored."
             ),
         },
         "defaultContentType": "application/json",

@@ -5,6 +5,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from . import subjects
+from .directory import DirectoryParameters, DirectoryProblemKind
 from .envelope import Message
 from .resources import Change, Problem, Resource
 
@@ -197,6 +198,8 @@ class BucketUsageReported(Message):
     bucket: str
     bytes: int
     objects: int
+    quota_bytes: int | None = Field(default=None, description="The bucket's size quota, if any: bytes at or near it means the operator's service can no longer write.")
+    quota_objects: int | None = Field(default=None, description="The bucket's object-count quota, if any.")
 
 
 class AccountDeleted(Message):
@@ -232,3 +235,54 @@ class NixosDeployed(Message):
     vm_name: str
     address: str
     config_hash: str = Field(description="sha256 of the per-VM JSON that now runs.")
+
+
+SyncTrigger = Literal["connect", "demand", "schedule"]
+
+
+class DirectoryConnected(Message):
+    """The operator's own LDAP directory passed the connection check and is now synced (identity -> panel)."""
+
+    type: Literal["directory.connected"] = subjects.DIRECTORY_CONNECTED
+    version: Literal[1] = 1
+    parameters: DirectoryParameters = Field(description="The connection parameters kept (the bind password is stored encrypted, never sent).")
+    users: int = Field(description="Users the check found.")
+    groups: int = Field(description="Groups the check found.")
+
+
+class DirectorySyncCompleted(Message):
+    """One sync of the operator's directory into its subtree, with what it changed."""
+
+    type: Literal["directory.sync.completed"] = subjects.DIRECTORY_SYNC_COMPLETED
+    version: Literal[1] = 1
+    trigger: SyncTrigger
+    users_total: int = Field(description="Users in the operator's subtree after the sync.")
+    users_added: int
+    users_updated: int
+    users_removed: int
+    memberships_added: int = Field(description="Users added to a service's admins/moderators/users group.")
+    memberships_removed: int
+    duration_seconds: float
+
+
+class DirectorySyncFailed(Message):
+    """A sync could not run; nothing in the operator's subtree was changed."""
+
+    type: Literal["directory.sync.failed"] = subjects.DIRECTORY_SYNC_FAILED
+    version: Literal[1] = 1
+    trigger: SyncTrigger
+    problem: DirectoryProblemKind
+    reason: str = Field(description="What is wrong, in plain words.")
+
+
+class DirectoryRemoved(Message):
+    """Report of an operator's removal on the identity side: subtree, directory link and secrets gone."""
+
+    type: Literal["directory.removed"] = subjects.DIRECTORY_REMOVED
+    version: Literal[1] = 1
+    deployment_id: str
+    entries_removed: int = Field(description="Directory entries deleted (accounts, people, groups, units).")
+    accounts_removed: int
+    ssh_keys_removed: int
+    secrets_removed: int
+    external_link_removed: bool = Field(description="Whether a link to the operator's own directory was dropped.")

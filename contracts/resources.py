@@ -17,6 +17,13 @@ class VmSpec(_Frozen):
     memory_mib: int = Field(ge=256, description="Memory in MiB.")
     disk_gib: int = Field(ge=1, description="System disk size in GiB.")
     tags: tuple[str, ...] = Field(description="Proxmox tags that identify the operator and the resource.")
+    node: str | None = Field(default=None, description="Proxmox node the VM runs on (provider policy); none: the orchestrator's default node.")
+    template: int | None = Field(default=None, description="VM id of the NixOS template to clone; none: the orchestrator's default template.")
+    storage: str | None = Field(default=None, description="Proxmox storage id holding the VM's disks; none: the template's storage.")
+    ip_pool: str | None = Field(
+        default=None,
+        description="The provider's IP pool the VM's address comes from: the Proxmox bridge or SDN VNet its network attaches to (its IPAM/DHCP range hands out the address); none: the orchestrator's default network.",
+    )
 
 
 class BucketSpec(_Frozen):

@@ -1,7 +1,7 @@
 """Every subject on the bus, in one place. Services never spell a subject inline."""
 
 STREAM = "FEDI"
-"""The one JetStream stream that holds every event and command: the bus and the audit log."""
+"""The one JetStream stream that holds every event and command (the audit log of who did what is apart: runtime.audit)."""
 
 CONFIG_SUBMITTED = "config.submitted"
 CONFIG_REJECTED = "config.rejected"
@@ -38,6 +38,13 @@ SSHKEY_DELETED = "sshkey.deleted"
 
 OPERATOR_REMOVAL_REQUESTED = "operator.removal.requested"
 
+DIRECTORY_CONNECTED = "directory.connected"
+DIRECTORY_SYNC_REQUESTED = "directory.sync.requested"
+DIRECTORY_SYNC_COMPLETED = "directory.sync.completed"
+DIRECTORY_SYNC_FAILED = "directory.sync.failed"
+DIRECTORY_REMOVAL_REQUESTED = "directory.removal.requested"
+DIRECTORY_REMOVED = "directory.removed"
+
 NIXOS_DEPLOYED = "nixos.deployed"
 
 DEAD_LETTER_PREFIX = "dlq"
@@ -47,6 +54,10 @@ DEAD_LETTER_PREFIX = "dlq"
 PLAN_PREVIEW = "plan.preview"
 SECRET_GET = "secret.get"
 """Prefix: a secret's owner answers on `secret.get.<owner>`."""
+DIRECTORY_CHECK = "directory.check"
+"""panel -> identity: test an operator's LDAP connection parameters; changes nothing."""
+DIRECTORY_CONNECT = "directory.connect"
+"""panel -> identity: check, then keep the parameters (password encrypted) and sync."""
 
 
 def dead_letter(subject: str) -> str:
