@@ -9,6 +9,7 @@ import nats
 from contracts import MalformedMessage, decode
 from contracts.subjects import DEAD_LETTER_PREFIX, STREAM
 from runtime.bus import DEAD_LETTER_CONSUMER, DEAD_LETTER_REASON
+from runtime.server_trace import TRACE_DEST, ensure_trace_stream, trace_dest
 
 from .streamread import stored
 
@@ -23,7 +24,7 @@ class DeadLetter:
     data: bytes
 
 
-async def dead_letters(nats_url: str) -> list[DeadLetter]:
+async def dead_letters(nats_url: str, options: dict | None = None) -> list[DeadLetter]:
     return [
         DeadLetter(
             item.sequence,
@@ -32,7 +33,7 @@ async def dead_letters(nats_url: str) -> list[DeadLetter]:
             item.headers.get(DEAD_LETTER_REASON, "?"),
             item.data,
         )
-        async for item in stored(nats_url, subject=f"{DEAD_LETTER_PREFIX}.>")
+        async for item in stored(nats_url, subject=f"{DEAD_LETTER_PREFIX}.>", options=options)
     ]
 
 
@@ -40,10 +41,11 @@ class ReplayRefused(ValueError):
     pass
 
 
-async def replay(nats_url: str, sequence: int, body: bytes | None = None) -> str:
+async def replay(nats_url: str, sequence: int, body: bytes | None = None, options: dict | None = None, trace: bool = False) -> str:
     """Publishes the dead letter (or its corrected `body`) again on its original subject, then removes
-    it from the dead letters. Refuses a body that is still not a valid message."""
-    letter = next((d for d in await dead_letters(nats_url) if d.sequence == sequence), None)
+    it from the dead letters. Refuses a body that is still not a valid message. With `trace`, the
+    nats-server reports the replayed message's hops (runtime.server_trace)."""
+    letter = next((d for d in await dead_letters(nats_url, options) if d.sequence == sequence), None)
     if letter is None:
         raise ReplayRefused(f"no dead letter #{sequence}")
     body = letter.data if body is None else body
@@ -53,11 +55,15 @@ async def replay(nats_url: str, sequence: int, body: bytes | None = None) -> str
         raise ReplayRefused(f"still not a valid message: {exc}") from None
     if message.subject() != letter.subject:
         raise ReplayRefused(f"a {message.type} message cannot be replayed on {letter.subject}")
-    connection = await nats.connect(nats_url)
+    connection = await nats.connect(nats_url, **(options or {}))
     try:
         js = connection.jetstream()
         digest = hashlib.sha256(body).hexdigest()[:16]
-        await js.publish(letter.subject, body, headers={"Nats-Msg-Id": f"replay-{sequence}-{digest}"})
+        headers = {"Nats-Msg-Id": f"replay-{sequence}-{digest}"}
+        if trace:
+            await ensure_trace_stream(js)
+            headers[TRACE_DEST] = trace_dest(message.correlation_id)
+        await js.publish(letter.subject, body, headers=headers)
         await js.delete_msg(STREAM, sequence)
     finally:
         await connection.close()

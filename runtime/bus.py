@@ -3,7 +3,8 @@
 Handlers are plain functions `async def handle(message, uow)`: they change state through
 `uow.session` and queue outgoing messages with `uow.publish`; the bus commits both together with
 the id of the handled message, then acks. A failing handler is redelivered with backoff; after
-`max_deliveries` the message is parked on the dead-letter subject and the consumer carries on.
+`max_deliveries` JetStream's advisory has the message parked on the dead-letter subject with the
+reason of its last failure (runtime.dead_letters), and the consumer carries on.
 """
 
 import asyncio
@@ -20,11 +21,15 @@ from sqlalchemy import delete, func, select
 
 from contracts import MalformedMessage, Message, decode
 from contracts.catalogue import durable_name
-from contracts.subjects import STREAM, dead_letter
+from contracts.subjects import STREAM
 
 from . import logs, telemetry
 from .connection import broker_security
+from .dead_letters import CONSUMER as DEAD_LETTER_CONSUMER
+from .dead_letters import DIED_WHILE_HANDLING, DeadLetters, ensure_streams
+from .dead_letters import REASON as DEAD_LETTER_REASON
 from .permissions import inbox_prefix
+from .server_trace import ensure_trace_stream, traced_operators
 from .settings import ServiceSettings
 from .stream import ensure_stream
 from .uow import CORRELATION, TRACEPARENT, UnitOfWork, UnitsOfWork
@@ -33,8 +38,7 @@ M = TypeVar("M", bound=Message)
 Handler = Callable[[M, UnitOfWork], Awaitable[None]]
 R = TypeVar("R", bound=BaseModel)
 
-DEAD_LETTER_REASON = "Fedi-Dead-Letter-Reason"
-DEAD_LETTER_CONSUMER = "Fedi-Dead-Letter-Consumer"
+__all__ = ["DEAD_LETTER_CONSUMER", "DEAD_LETTER_REASON", "Bus"]
 
 log = logs.get("bus")
 
@@ -66,7 +70,10 @@ class Bus:
         self.consumers: list[str] = []
         self._wake_relay = asyncio.Event()
         units.on_publish = self.wake_relay
+        units.server_trace = traced_operators(settings.server_trace_operators)
         self._relay: asyncio.Task | None = None
+        self._capture: asyncio.Task | None = None
+        self.dead_letters: DeadLetters | None = None
 
     # -- consuming -------------------------------------------------------------------------
 
@@ -83,7 +90,7 @@ class Bus:
             pull_sub=PullSub(batch_size=16, timeout=1.0),
             inbox_prefix=f"{inbox_prefix(self.service)}.".encode(),
             config=ConsumerConfig(
-                ack_wait=self.settings.ack_wait_seconds, max_deliver=self.settings.max_deliveries + 1
+                ack_wait=self.settings.ack_wait_seconds, max_deliver=self.settings.max_deliveries
             ),
             ack_policy=AckPolicy.MANUAL,
             title=f"{durable}:consume",
@@ -93,16 +100,19 @@ class Bus:
 
     async def _consume(self, msg, model: type[M], handler: Handler, consumer: str) -> None:
         metadata = msg.raw_message.metadata
-        deliveries = metadata.num_delivered
-        telemetry.annotate(service=self.service, consumer=consumer, stream_sequence=metadata.sequence.stream, deliveries=deliveries)
+        deliveries, sequence = metadata.num_delivered, metadata.sequence.stream
+        telemetry.annotate(service=self.service, consumer=consumer, stream_sequence=sequence, deliveries=deliveries)
         try:
             message = decode(msg.body)
             if not isinstance(message, model):
                 raise MalformedMessage(f"a {message.type} message on {model.subject()}")
         except MalformedMessage as exc:
-            await self._dead_letter(msg, consumer, str(exc))
+            await self.dead_letters.park(consumer, sequence, msg.raw_message.subject, msg.body, str(exc))
+            await msg.reject()
             return
         telemetry.annotate(correlation_id=message.correlation_id, causation_id=message.causation_id)
+        last = deliveries >= self.settings.max_deliveries
+        note = lambda reason: self.dead_letters.note(consumer, sequence, msg.raw_message.subject, msg.body, reason)  # noqa: E731
         with logs.bound(
             correlation_id=message.correlation_id,
             causation_id=message.causation_id,
@@ -111,13 +121,16 @@ class Bus:
             message_type=message.type,
         ):
             try:
+                if last:
+                    await note(DIED_WHILE_HANDLING)
                 async with self._heartbeat(msg):
-                    await self._handle_once(message, handler, consumer, msg.headers.get(TRACEPARENT))
-            except Exception as exc:  # any handler fault: redeliver, then dead-letter
+                    await self._handle_once(message, handler, consumer, msg.headers.get(TRACEPARENT), deliveries)
+            except Exception as exc:  # any handler fault: redeliver; the last one is dead-lettered
                 self.metrics.handler_failures.labels(model.subject(), type(exc).__name__).inc()
-                if deliveries >= self.settings.max_deliveries:
+                await note(f"{type(exc).__name__}: {exc}")
+                if last:
                     log.error("handler failed for the last time", deliveries=deliveries, exc_info=True)
-                    await self._dead_letter(msg, consumer, f"{type(exc).__name__}: {exc}")
+                    await msg.nack()
                 else:
                     delay = self.settings.redelivery_backoff_seconds * 2 ** (deliveries - 1)
                     log.warning("handler failed; will retry", deliveries=deliveries, retry_in=delay, error=str(exc))
@@ -140,26 +153,14 @@ class Bus:
         finally:
             task.cancel()
 
-    async def _handle_once(self, message: Message, handler: Handler, consumer: str, traceparent: str | None) -> None:
-        async with self.units(traceparent) as uow:
+    async def _handle_once(self, message: Message, handler: Handler, consumer: str, traceparent: str | None, deliveries: int) -> None:
+        async with self.units(traceparent, deliveries) as uow:
             if await uow.already_processed(consumer, str(message.event_id)):
                 log.info("duplicate ignored")
                 return
             await handler(message, uow)
             await uow.mark_processed(consumer, str(message.event_id))
             await uow.commit()
-
-    async def _dead_letter(self, msg, consumer: str, reason: str) -> None:
-        metadata = msg.raw_message.metadata
-        log.error("message parked on the dead-letter subject", reason=reason, subject=msg.raw_message.subject)
-        self.metrics.dead_letters.labels(msg.raw_message.subject).inc()
-        headers = {
-            DEAD_LETTER_REASON: reason[:2000],
-            DEAD_LETTER_CONSUMER: consumer,
-            "Nats-Msg-Id": f"dlq-{consumer}-{metadata.sequence.stream}",
-        }
-        await self.broker.publish(msg.body, dead_letter(msg.raw_message.subject), headers=headers, stream=STREAM)
-        await msg.reject()
 
     # -- publishing (outbox relay) ------------------------------------------------------------
 
@@ -232,12 +233,19 @@ class Bus:
 
     async def start(self) -> None:
         await self.broker.connect()
-        await ensure_stream(self.broker.connection.jetstream())
+        js = self.broker.connection.jetstream()
+        await ensure_stream(js)
+        await ensure_streams(js)
+        await ensure_trace_stream(js)
+        self.dead_letters = DeadLetters(self.service, js, on_parked=lambda subject: self.metrics.dead_letters.labels(subject).inc())
         await self.broker.start()
         self._relay = asyncio.create_task(self._relay_forever(), name=f"{self.service}-outbox-relay")
+        if self.consumers:
+            self._capture = asyncio.create_task(self.dead_letters.capture_forever(self.consumers), name=f"{self.service}-dead-letters")
 
     async def stop(self) -> None:
-        if self._relay:
-            self._relay.cancel()
-            await asyncio.gather(self._relay, return_exceptions=True)
+        tasks = [task for task in (self._relay, self._capture) if task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.broker.stop()

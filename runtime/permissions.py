@@ -7,10 +7,16 @@ import json
 from contracts.catalogue import REQUESTS, SERVICES, consumed_by, durable_name, produced_by
 from contracts.subjects import STREAM, dead_letter
 
+from .audit import AUDIT_PREFIX, AUDIT_STREAM
+from .dead_letters import ADVISORIES, FAILURE_PREFIX, FAILURES, capturer_name
+from .server_trace import SERVER_TRACES, TRACE_PREFIX
+
 JS = "$JS.API"
 STREAM_READERS = ("panel",)
 """Services that read the whole stream back: the panel shows a deployment's operator its chain of
 events (what `fedi trace` prints). Ephemeral ordered consumers only: no durable, no ack, no publish."""
+AUDITORS = ("panel",)
+"""Services that write the audit log (under audit.<service>.>) and show it to provider admins."""
 
 
 def inbox_prefix(service: str) -> str:
@@ -31,15 +37,40 @@ def service_permissions(service: str) -> dict:
             f"{JS}.CONSUMER.MSG.NEXT.{STREAM}.{durable}",
             f"$JS.ACK.{STREAM}.{durable}.>",
         ]
+    if consumed:
+        publish += _dead_letter_rights(service)
     if service in STREAM_READERS:
         publish += [f"{JS}.CONSUMER.CREATE.{STREAM}", f"{JS}.CONSUMER.DELETE.{STREAM}.*", f"$JS.FC.{STREAM}.>"]
+        publish += [f"{JS}.CONSUMER.LIST.{STREAM}"]  # the bus-health page: every consumer's backlog
+    if service in AUDITORS:
+        publish += [f"{AUDIT_PREFIX}.{service}.>", f"{JS}.STREAM.INFO.{AUDIT_STREAM}", f"{JS}.STREAM.CREATE.{AUDIT_STREAM}"]
+        publish += [f"{JS}.CONSUMER.CREATE.{AUDIT_STREAM}", f"{JS}.CONSUMER.DELETE.{AUDIT_STREAM}.*", f"$JS.FC.{AUDIT_STREAM}.>"]
     publish += [request.subject for request in REQUESTS if service in request.requesters]
+    # The server traces a message only when its publisher may publish to the trace destination.
+    publish += [f"{TRACE_PREFIX}.>", f"{JS}.STREAM.INFO.{SERVER_TRACES}", f"{JS}.STREAM.CREATE.{SERVER_TRACES}"]
     subscribe = [f"{inbox_prefix(service)}.>"]
     subscribe += [request.subject for request in REQUESTS if request.responder == service]
     permissions: dict = {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
     if any(request.responder == service for request in REQUESTS):
         permissions["allow_responses"] = True
     return permissions
+
+
+def _dead_letter_rights(service: str) -> list[str]:
+    """Its own failure notes, and its own capturer of the max-deliveries advisories."""
+    capturer = capturer_name(service)
+    rights = [f"{JS}.STREAM.INFO.{stream}" for stream in (ADVISORIES, FAILURES)]
+    rights += [f"{JS}.STREAM.CREATE.{stream}" for stream in (ADVISORIES, FAILURES)]
+    rights += [
+        f"{FAILURE_PREFIX}.{service}.>",
+        f"{JS}.DIRECT.GET.{FAILURES}.{FAILURE_PREFIX}.{service}.>",
+        f"{JS}.CONSUMER.CREATE.{ADVISORIES}.{capturer}",
+        f"{JS}.CONSUMER.CREATE.{ADVISORIES}.{capturer}.>",
+        f"{JS}.CONSUMER.INFO.{ADVISORIES}.{capturer}",
+        f"{JS}.CONSUMER.MSG.NEXT.{ADVISORIES}.{capturer}",
+        f"$JS.ACK.{ADVISORIES}.{capturer}.>",
+    ]
+    return rights
 
 
 class Env(str):

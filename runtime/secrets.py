@@ -6,8 +6,8 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 
-from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, insert, select
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, delete, insert, select, update
 
 from contracts.requests import SecretReply, SecretRequest
 
@@ -16,17 +16,26 @@ from . import logs
 log = logs.get("secrets")
 
 
-class SecretBox:
-    """Encrypts with a key derived from the service's configured secret key."""
+def _fernet(secret_key: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()))
 
-    def __init__(self, secret_key: str) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()))
+
+class SecretBox:
+    """Encrypts with a key derived from the service's configured secret key; during a key rotation
+    it still decrypts what the previous keys encrypted."""
+
+    def __init__(self, secret_key: str, previous_keys: tuple[str, ...] = ()) -> None:
+        self._fernet = MultiFernet([_fernet(key) for key in (secret_key, *previous_keys)])
 
     def encrypt(self, value: str) -> bytes:
         return self._fernet.encrypt(value.encode())
 
     def decrypt(self, token: bytes) -> str:
         return self._fernet.decrypt(token).decode()
+
+    def rotate(self, token: bytes) -> bytes:
+        """The same value, encrypted under the current key."""
+        return self._fernet.rotate(token)
 
 
 def secrets_table(metadata: MetaData) -> Table:
@@ -69,6 +78,23 @@ class Secrets:
         if row is None:
             return None
         return self.box.decrypt(row.ciphertext), tuple(row.allowed.split(","))
+
+    async def delete(self, session, ref: str) -> bool:
+        """Removes a secret in the caller's transaction; False when there was none."""
+        prefix = f"secret://{self.owner}/"
+        if not ref.startswith(prefix):
+            return False
+        result = await session.execute(delete(self.table).where(self.table.c.id == ref.removeprefix(prefix)))
+        return result.rowcount > 0
+
+    async def rotate(self, session) -> int:
+        """Re-encrypts every stored secret under the current key (in the caller's transaction); returns how many."""
+        rows = (await session.execute(select(self.table.c.id, self.table.c.ciphertext))).all()
+        for row in rows:
+            await session.execute(
+                update(self.table).where(self.table.c.id == row.id).values(ciphertext=self.box.rotate(row.ciphertext))
+            )
+        return len(rows)
 
     def responder(self, sessions):
         """The `secret.get.<owner>` answer: the value to allowed requesters, nothing to others."""

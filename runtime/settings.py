@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     metrics_port: int = 0
     """Port of the Prometheus endpoint (/metrics); 0: no endpoint."""
     metrics_host: str = "127.0.0.1"
+    server_trace_operators: str = ""
+    """Operators whose messages the nats-server traces hop by hop (comma-separated ids, or `*`);
+    `fedi trace --server` shows the hops."""
 
     service_name: str = "service"
 

@@ -9,19 +9,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import Message, encode
 
+from .server_trace import TRACE_DEST, trace_dest, wants_trace
 from .tables import messaging_tables
 from .telemetry import current_traceparent
 from .tracing import child_traceparent
 
 TRACEPARENT = "traceparent"
 CORRELATION = "correlation_id"
+DELIVERY = "Fedi-Delivery"
+"""On a message a handler published: on which delivery of its cause the handler succeeded (1: the first)."""
+HANDLING_STARTED = "Fedi-Handling-Started"
+"""On a message a handler published: when the handler started on its cause (`fedi trace --timeline`
+tells the waiting from the working time with it)."""
 
 
 class UnitOfWork:
     def __init__(
-        self, session: AsyncSession, outbox, processed, traceparent: str | None = None, on_publish=None
+        self,
+        session: AsyncSession,
+        outbox,
+        processed,
+        traceparent: str | None = None,
+        on_publish=None,
+        handling: dict | None = None,
+        server_trace: frozenset[str] = frozenset(),
     ) -> None:
         self.session = session
+        self._server_trace = server_trace
+        self._handling = handling or {}
         self._on_publish = on_publish
         self._outbox = outbox
         self._processed = processed
@@ -41,7 +56,9 @@ class UnitOfWork:
     def publish(self, message: Message) -> None:
         """Queue a message; it leaves with the commit (through the outbox)."""
         traceparent = current_traceparent() or child_traceparent(self.traceparent)
-        headers = {TRACEPARENT: traceparent, CORRELATION: message.correlation_id}
+        headers = {TRACEPARENT: traceparent, CORRELATION: message.correlation_id, **self._handling}
+        if wants_trace(self._server_trace, message.operator_id):
+            headers[TRACE_DEST] = trace_dest(message.correlation_id)
         self._rows.append(
             {
                 "event_id": str(message.event_id),
@@ -89,9 +106,15 @@ class UnitsOfWork:
         self.outbox, self.processed = _tables(metadata)
         self.on_publish = None
         """Called after a commit that queued messages (the bus wakes its outbox relay)."""
+        self.server_trace: frozenset[str] = frozenset()
+        """Operators whose messages the nats-server traces (the bus sets it from its settings)."""
 
-    def __call__(self, traceparent: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.database.session(), self.outbox, self.processed, traceparent, self.on_publish)
+    def __call__(self, traceparent: str | None = None, delivery: int | None = None) -> UnitOfWork:
+        """`delivery`: the delivery of the message being handled, if any (noted on what it causes)."""
+        handling = {DELIVERY: str(delivery), HANDLING_STARTED: datetime.now(UTC).isoformat()} if delivery else None
+        return UnitOfWork(
+            self.database.session(), self.outbox, self.processed, traceparent, self.on_publish, handling, self.server_trace
+        )
 
 
 def _tables(metadata):

@@ -16,7 +16,11 @@ from contracts.events import ConfigRejected, ConfigSubmitted
 from contracts.requests import SecretReply, SecretRequest
 from contracts.subjects import CONFIG_REJECTED, CONFIG_SUBMITTED, STREAM, dead_letter, secret_get
 from runtime.bus import DEAD_LETTER_REASON, Bus
+from runtime.bus_health import bus_health
 from runtime.db import Database
+from runtime.event_chain import collect, render_timeline
+from runtime.server_trace import collect as server_traces
+from runtime.server_trace import traced_operators
 from runtime.secrets import SecretBox, Secrets, secrets_table
 from runtime.settings import ServiceSettings
 from runtime.stream import ensure_stream
@@ -198,6 +202,26 @@ async def test_a_message_whose_handler_always_fails_is_parked_with_the_reason_an
     assert parked[0].headers[DEAD_LETTER_REASON] == "RuntimeError: the hypervisor said no"
 
 
+async def test_bus_health_counts_the_dead_letters_and_each_consumers_backlog(service, eventually):
+    async def handle(event, uow):
+        await service.record(event, uow)
+
+    service.bus.on(ConfigSubmitted, handle)
+    await service.start()
+    await service.publish(b'{"type": "config.submitted"}')
+    await service.publish(submission(revision=2))
+    await eventually(lambda: service.rows(service.seen), "the good message handled")
+
+    health = await eventually(lambda: _with_dead_letters(service), "the bad message counted as a dead letter")
+    assert [(c.name, c.waiting) for c in health.consumers] == [(CONSUMER, 0)]
+    assert not health.healthy
+
+
+async def _with_dead_letters(service):
+    health = await bus_health(service.js)
+    return health if health.dead_letters == 1 else None
+
+
 async def test_a_malformed_message_is_parked_at_once_and_the_consumer_keeps_going(service, eventually):
     handled = []
 
@@ -221,6 +245,48 @@ async def test_a_malformed_message_is_parked_at_once_and_the_consumer_keeps_goin
 
 
 # -- publishing through the outbox -----------------------------------------------------------------
+
+
+async def test_the_timeline_of_a_trace_shows_that_a_cause_was_delivered_again(service, nats_server, eventually):
+    async def flaky(event, uow):
+        uow.publish(event.caused(ConfigRejected, SERVICE, revision=event.revision, problems=()))
+        if not flaky.failed:
+            flaky.failed = True
+            raise ConnectionError("identity provider unreachable")
+
+    flaky.failed = False
+    service.bus.on(ConfigSubmitted, flaky)
+    await service.start()
+    cause = submission()
+    await service.publish(cause)
+    await eventually(lambda: service.stored(CONFIG_REJECTED), "the handler's message in the stream")
+
+    lines = render_timeline(await collect(nats_server.url, cause.correlation_id))
+    [rejected] = [line for line in lines if "config.rejected" in line]
+    assert "REDELIVERED: handled on delivery 2 (1 redelivery)" in rejected
+    assert "waited" in rejected and "worked" in rejected
+    assert any(line.strip().startswith(SERVICE) and "redeliveries 1" in line for line in lines)
+
+
+async def test_only_the_chosen_operators_messages_are_traced_hop_by_hop_by_the_server(service, nats_server, eventually):
+    async def answer(event, uow):
+        uow.publish(event.caused(ConfigRejected, SERVICE, revision=event.revision, problems=()))
+
+    service.units.server_trace = traced_operators("acme, initech")
+    service.bus.on(ConfigSubmitted, answer)
+    await service.start()
+    await service.publish(submission(operator_id="acme", correlation_id="dep-acme"))
+    await service.publish(submission(operator_id="globex", correlation_id="dep-globex"))
+
+    await eventually(lambda: _at_least(service.stored(CONFIG_REJECTED), 2), "both answers in the stream")
+    [traced] = await eventually(lambda: server_traces(nats_server.url, "dep-acme"), "the server's report on acme's answer")
+    assert traced.subject == CONFIG_REJECTED and "stored" in [hop.kind for hop in traced.hops]
+    assert await server_traces(nats_server.url, "dep-globex") == []
+
+
+async def _at_least(found, count: int):
+    found = await found
+    return found if len(found) >= count else None
 
 
 async def test_what_a_handler_publishes_reaches_the_stream_deduplicable_and_in_the_same_trace(service, eventually):

@@ -139,3 +139,25 @@ def test_the_compose_bus_configuration_is_generated_from_the_current_contracts()
     assert Path(COMPOSE_CONFIG).read_text() == compose_server_config(), (
         f"{COMPOSE_CONFIG} is stale: regenerate it with `python -m runtime.permissions`"
     )
+
+
+async def test_the_server_traces_a_services_message_hop_by_hop_when_asked(locked_bus):
+    from runtime.server_trace import TRACE_DEST, collect, ensure_trace_stream, render, trace_dest
+
+    admin = await with_stream(locked_bus)
+    await ensure_trace_stream(admin.jetstream())
+    panel = await connect(locked_bus, "panel")
+    await panel.jetstream().publish("config.submitted", b"{}", headers={TRACE_DEST: trace_dest("dep-1")})
+    await panel.close()
+
+    server, ca = locked_bus
+    for _ in range(100):
+        traces = await collect(server.url, "dep-1", connect_options("admin", "admin-password", str(ca)))
+        if traces:
+            break
+        await asyncio.sleep(0.05)
+    [trace] = traces
+    assert trace.subject == "config.submitted"
+    assert [hop.kind for hop in trace.hops][:2] == ["ingress", "stored"]
+    assert any("stored" in line and f"in stream {STREAM} as config.submitted" in line for line in render(traces))
+    await admin.close()

@@ -2,6 +2,7 @@
 `fedi dlq list/show/replay` and `fedi events tail`."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -126,3 +127,45 @@ async def test_events_tail_filters_by_operator_type_and_deployment(nats_server, 
 
 async def _count(url: str, subject: str, expected: int) -> bool:
     return sum(1 for s in await subjects(url) if s == subject) >= expected
+
+
+async def test_a_replay_corrected_in_the_editor_is_planned_traced_by_the_server_and_audited(nats_server, configurator_bus, eventually):
+    _, bad = poison()
+    await publish(nats_server.url, CONFIG_SUBMITTED, bad)
+    letters = await eventually(lambda: dead_letters(nats_server.url), "a dead letter")
+    fix = "sed -i 's/\"revision\": 0/\"revision\": 1/'"
+
+    def fedi(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "fedi", *args, "--nats-url", nats_server.url],
+            capture_output=True, text=True, timeout=60, env=os.environ | env,
+        )
+
+    replayed = fedi("dlq", "replay", str(letters[0].sequence), "--edit", "--trace", EDITOR=fix)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    await eventually(lambda: _count(nats_server.url, PLAN_CREATED, 1), "the corrected submission planned")
+    assert await dead_letters(nats_server.url) == []
+
+    hops = fedi("trace", "dep-9", "--server")
+    assert hops.returncode == 0, hops.stdout + hops.stderr
+    assert hops.stdout.startswith("config.submitted") and "ingress" in hops.stdout and "in stream FEDI" in hops.stdout
+
+    audit = fedi("audit", "--action", "dlq")
+    assert audit.returncode == 0
+    assert f"dlq.replayed #{letters[0].sequence}" in audit.stdout
+    assert "edited=true" in audit.stdout and "subject=config.submitted" in audit.stdout
+
+
+async def test_trace_timeline_shows_how_long_the_configurator_waited_and_worked(nats_server, configurator_bus, eventually):
+    submitted = ConfigSubmitted(correlation_id="dep-t", operator_id="acme", producer="panel", revision=1, configuration=CONFIGURATION)
+    await publish(nats_server.url, CONFIG_SUBMITTED, encode(submitted))
+    await eventually(lambda: _count(nats_server.url, PLAN_CREATED, 1), "the plan")
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "fedi", "trace", "dep-t", "--timeline", "--nats-url", nats_server.url],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    [planned] = [line for line in shown.stdout.splitlines() if "plan.created" in line]
+    assert "waited" in planned and "worked" in planned and "REDELIVERED" not in planned
+    assert "configurator" in shown.stdout.split("per service:")[1]
