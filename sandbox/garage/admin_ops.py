@@ -25,6 +25,7 @@ def _perm_from(d: dict | None) -> Perm:
 
 def bucket_info(state: GarageState, b: Bucket) -> dict:
     key_ids = list(b.perms) + [k for k, _ in b.local_aliases if k not in b.perms]
+    uploads = state.uploads_of(b.id)
     return {
         "id": b.id,
         "created": rfc3339(b.created),
@@ -42,10 +43,10 @@ def bucket_info(state: GarageState, b: Bucket) -> dict:
         ],
         "objects": len(b.objects),
         "bytes": b.used_bytes(),
-        "unfinishedUploads": 0,
-        "unfinishedMultipartUploads": 0,
-        "unfinishedMultipartUploadParts": 0,
-        "unfinishedMultipartUploadBytes": 0,
+        "unfinishedUploads": len(uploads),
+        "unfinishedMultipartUploads": len(uploads),
+        "unfinishedMultipartUploadParts": sum(len(u.parts) for u in uploads),
+        "unfinishedMultipartUploadBytes": sum(sum(u.parts.values()) for u in uploads),
         "quotas": {"maxSize": b.max_size, "maxObjects": b.max_objects},
     }
 

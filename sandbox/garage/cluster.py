@@ -21,7 +21,6 @@ class Cluster:
         self.state_file = state_file
         self.state = state_file.load() if state_file else GarageState()
         self.faults = Faults()
-        self.part_sizes: dict[str, dict[int, int]] = {}  # upload id -> part number -> bytes
 
     # ---- lifecycle ----
 
@@ -69,7 +68,14 @@ class Cluster:
 
     # ---- objects, as the S3 proxy sees them succeed ----
 
-    def object_written(self, bucket: Bucket, key: str, key_id: str) -> None:
+    def object_written(self, bucket: Bucket, key: str, key_id: str, size: int | None = None,
+                       content_type: str | None = None) -> None:
+        """Record an object moto now holds; with its `size` known (a plain PUT) and nothing to
+        persist, moto is not asked again."""
+        if size is not None and self.state_file is None:
+            with self.state.lock:
+                bucket.objects[key] = StoredObject(size, key_id, content_type)
+            return
         stat = self.moto.stat_object(bucket.moto_name, key, with_data=self.state_file is not None)
         with self.state.lock:
             if stat is None:
@@ -77,6 +83,16 @@ class Cluster:
             else:
                 size, content_type, data = stat
                 bucket.objects[key] = StoredObject(size, key_id, content_type, data)
+            self.save()
+
+    def seed_objects(self, bucket: Bucket, count: int, size: int, prefix: str, key_id: str) -> None:
+        """Benchmarks' and tests' shortcut: `count` objects straight into moto, no S3 round trips."""
+        body = b"x" * size
+        names = [f"{prefix}{i:06d}" for i in range(count)]
+        self.moto.seed(bucket.moto_name, names, body)
+        with self.state.lock:
+            for name in names:
+                bucket.objects[name] = StoredObject(size, key_id, None, body if self.state_file else None)
             self.save()
 
     def objects_deleted(self, bucket: Bucket, keys: list[str]) -> None:

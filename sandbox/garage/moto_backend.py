@@ -101,6 +101,16 @@ class MotoS3:
                 self.request("DELETE", f"/{name}/{quote_key(key)}")
         self.request("DELETE", f"/{name}")
 
+    @staticmethod
+    def seed(bucket: str, keys: list[str], data: bytes) -> None:
+        """Write objects through moto's in-process store (this process's moto server serves it)."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        for key in keys:
+            backend.put_object(bucket, key, data)
+
     def put_object(self, bucket: str, key: str, data: bytes, content_type: str | None) -> None:
         headers = [("Content-Type", content_type)] if content_type else []
         status, _, body = self.request("PUT", f"/{bucket}/{quote_key(key)}", headers, data)
@@ -117,10 +127,21 @@ class MotoS3:
         return size, h.get("content-type"), body if with_data else None
 
     @staticmethod
-    def deleted_keys(delete_objects_response: bytes) -> list[str]:
-        root = ET.fromstring(delete_objects_response)
-        return [
-            (el.findtext("{*}Key") or el.findtext("Key") or "")
-            for el in root.iter()
-            if el.tag.rsplit("}", 1)[-1] == "Deleted"
-        ]
+    def deleted_keys(delete_objects_request: bytes, delete_objects_response: bytes) -> list[str]:
+        """The keys a DeleteObjects removed: those asked for minus those refused (a `Quiet` answer
+        lists only the refusals)."""
+
+        def keys(body: bytes, element: str) -> list[str]:
+            return [
+                (el.findtext("{*}Key") or el.findtext("Key") or "")
+                for el in ET.fromstring(body).iter()
+                if el.tag.rsplit("}", 1)[-1] == element
+            ]
+
+        refused = set(keys(delete_objects_response, "Error"))
+        return [key for key in keys(delete_objects_request, "Object") if key not in refused]
+
+    @staticmethod
+    def upload_id(create_multipart_response: bytes) -> str:
+        return next(el.text or "" for el in ET.fromstring(create_multipart_response).iter()
+                    if el.tag.rsplit("}", 1)[-1] == "UploadId")

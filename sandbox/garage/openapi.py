@@ -1,4 +1,5 @@
-"""Garage's own admin API v2 OpenAPI document (copied from Garage 2.0.0) and a small checker.
+"""The shapes of Garage's admin API v2 (`garage-admin-v2.shapes.json`, extracted from Garage 2.0.0's
+OpenAPI document by `openapi_extract.py`) and a small checker of values and exchanges against them.
 
 The checker covers what that document uses: `$ref`, `type` (also lists), `oneOf`, `required`,
 `properties`, `items`, `minimum`. Unknown properties are allowed, as serde allows them.
@@ -24,7 +25,7 @@ _TYPES = {
 
 @cache
 def document() -> dict:
-    text = resources.files(__package__).joinpath("garage-admin-v2.openapi.json").read_text()
+    text = resources.files(__package__).joinpath("garage-admin-v2.shapes.json").read_text()
     return json.loads(text)
 
 
@@ -46,13 +47,21 @@ def response_schema(name: str, status: str = "200") -> dict | None:
     return content["application/json"]["schema"] if content else None
 
 
+def request_schema(name: str) -> dict | None:
+    body = operation(name)[2].get("requestBody")
+    return body["content"]["application/json"]["schema"] if body else None
+
+
 def problems(value: Any, schema: dict, where: str = "") -> list[str]:
     """Every way `value` departs from `schema`, as `path: reason` strings."""
     if "$ref" in schema:
         return problems(value, component(schema["$ref"].rsplit("/", 1)[1]), where)
     if "oneOf" in schema:
         options = [problems(value, s, where) for s in schema["oneOf"]]
-        return [] if any(not p for p in options) else min(options, key=len)
+        if any(not p for p in options):
+            return []
+        wrong_type = f"{where or '$'}: expected "
+        return min(options, key=lambda p: (p[0].startswith(wrong_type), len(p)))  # the option of the right type says most
     out: list[str] = []
     types = schema.get("type")
     if types is not None:

@@ -8,6 +8,7 @@ CompleteMultipartUpload -> moto. Path-style addressing only (Garage without `roo
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote
@@ -18,7 +19,7 @@ from .cluster import Cluster
 from .errors import ApiError
 from .http_util import Handler
 from .moto_backend import quote_key
-from .state import AccessKey, Bucket, Perm, rfc3339
+from .state import AccessKey, Bucket, Perm, Upload, rfc3339
 
 _READ = {
     "GetBucketAcl", "GetBucketLifecycleConfiguration", "GetBucketLocation", "GetBucketVersioning",
@@ -80,6 +81,14 @@ def allowed(action: str, perm: Perm) -> bool:
     if action in _OWNER:
         return perm.owner
     return perm.write
+
+
+def _quiet(delete_request: bytes) -> bool:
+    try:
+        root = ET.fromstring(delete_request)
+    except ET.ParseError:
+        return False
+    return any(el.tag.rsplit("}", 1)[-1] == "Quiet" and (el.text or "").strip() == "true" for el in root.iter())
 
 
 def error_xml(e: ApiError, resource: str, region: str) -> bytes:
@@ -188,6 +197,10 @@ class S3Handler(Handler):
         status, out_headers, body = self._forward(req, bucket, headers)
         if 200 <= status < 300:
             self._after(action, req, bucket, key, body, copy_size)
+            if action == "DeleteObjects" and _quiet(req.body):
+                # Garage lists only the failures of a quiet DeleteObjects; moto lists everything.
+                body = re.sub(rb"<Deleted>.*?</Deleted>", b"", body, flags=re.S)
+                out_headers = [(k, v) for k, v in out_headers if k.lower() != "content-length"]
         return status, out_headers, body
 
     # ---- the parts Garage does itself ----
@@ -254,12 +267,13 @@ class S3Handler(Handler):
             return  # moto answers MalformedXML
         c = self.cluster
         with c.state.lock:
-            sizes = c.part_sizes.get(upload_id, {})
+            upload = c.state.uploads.get(upload_id)
+            sizes = upload.parts if upload else {}
             try:
                 c.state.check_quota(bucket, req.key, sum(sizes.get(n, 0) for n in numbers))
             except ApiError:
                 # Garage aborts the upload when its completion would exceed the quota.
-                c.part_sizes.pop(upload_id, None)
+                c.state.uploads.pop(upload_id, None)
                 c.moto.request("DELETE", f"/{bucket.moto_name}/{quote_key(req.key)}?uploadId={quote(upload_id)}")
                 raise
 
@@ -279,17 +293,24 @@ class S3Handler(Handler):
 
     def _after(self, action: str, req: Request, bucket: Bucket, key: AccessKey, body: bytes, copy_size: int) -> None:
         c, q = self.cluster, dict(req.query)
-        if action in ("PutObject", "CopyObject", "CompleteMultipartUpload"):
+        if action == "PutObject":
+            size = int(req.headers.get("x-amz-decoded-content-length") or len(req.body))
+            c.object_written(bucket, req.key, key.id, size, req.headers.get("content-type"))
+        elif action in ("CopyObject", "CompleteMultipartUpload"):
             c.object_written(bucket, req.key, key.id)
         elif action == "DeleteObject":
             c.objects_deleted(bucket, [req.key])
         elif action == "DeleteObjects":
-            c.objects_deleted(bucket, c.moto.deleted_keys(body))
-        if action in ("UploadPart", "UploadPartCopy"):
+            c.objects_deleted(bucket, c.moto.deleted_keys(req.body, body))
+        if action == "CreateMultipartUpload":
+            with c.state.lock:
+                c.state.uploads[c.moto.upload_id(body)] = Upload(bucket.id, req.key)
+        elif action in ("UploadPart", "UploadPartCopy"):
             size = (copy_size if action == "UploadPartCopy"
                     else int(req.headers.get("x-amz-decoded-content-length") or len(req.body)))
             with c.state.lock:
-                c.part_sizes.setdefault(q["uploadId"], {})[int(q["partNumber"])] = size
+                upload = c.state.uploads.setdefault(q["uploadId"], Upload(bucket.id, req.key))
+                upload.parts[int(q["partNumber"])] = size
         elif action in ("CompleteMultipartUpload", "AbortMultipartUpload"):
             with c.state.lock:
-                c.part_sizes.pop(q["uploadId"], None)
+                c.state.uploads.pop(q["uploadId"], None)

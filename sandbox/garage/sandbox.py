@@ -86,6 +86,20 @@ class GarageSandbox:
         """Buckets (aliases, quotas, objects with the key that wrote each, permissions) and keys; no secrets."""
         return self._running()._cluster.state.inventory()
 
+    def seed_objects(self, bucket: str, count: int, size: int = 10, prefix: str = "seed/") -> None:
+        """Put `count` objects of `size` bytes into a bucket (global alias, a key's local alias, or id)
+        without going through S3: fast set-up for benchmarks. They count as written by the bucket's
+        first key."""
+        cluster = self._running()._cluster
+        with cluster.state.lock:
+            found = cluster.state.bucket_by_global_alias(bucket) or next(
+                (b for b in cluster.state.buckets.values()
+                 if b.id == bucket or any(alias == bucket for _, alias in b.local_aliases)), None)
+            if found is None:
+                raise KeyError(f"no bucket {bucket}")
+            writer = next(iter(found.perms), next((k for k, _ in found.local_aliases), ""))
+        cluster.seed_objects(found, count, size, prefix, writer)
+
     def inject_fault(self, operation: str, kind: str = "http_500", count: int = 1) -> None:
         """Make the next `count` calls of `operation` (`CreateBucket`, `Health`, `s3:PutObject`) fail."""
         self._running()._cluster.faults.inject(operation, kind, count)

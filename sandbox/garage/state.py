@@ -78,6 +78,15 @@ class StoredObject:
 
 
 @dataclass
+class Upload:
+    """An unfinished multipart upload: its bucket, object key and the bytes of each part so far."""
+
+    bucket_id: str
+    key: str
+    parts: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
 class Bucket:
     id: str
     moto_name: str  # the bucket holding the bytes in the moto data plane
@@ -99,6 +108,7 @@ class GarageState:
         self.lock = threading.RLock()
         self.buckets: dict[str, Bucket] = {}
         self.keys: dict[str, AccessKey] = {}
+        self.uploads: dict[str, Upload] = {}  # upload id -> upload (not persisted: moto forgets them too)
 
     # ---- buckets ----
 
@@ -168,10 +178,16 @@ class GarageState:
         return b
 
     def delete_bucket(self, bucket_id: str) -> Bucket:
+        """Unfinished multipart uploads do not keep a bucket alive (Garage drops them with it)."""
         b = self.bucket(bucket_id)
         if b.objects:
             raise errors.bucket_not_empty()
+        for upload_id in [u for u, up in self.uploads.items() if up.bucket_id == b.id]:
+            del self.uploads[upload_id]
         return self.buckets.pop(b.id)
+
+    def uploads_of(self, bucket_id: str) -> list[Upload]:
+        return [u for u in self.uploads.values() if u.bucket_id == bucket_id]
 
     def set_quotas(self, bucket_id: str, max_size: int | None, max_objects: int | None) -> Bucket:
         b = self.bucket(bucket_id)
@@ -270,6 +286,7 @@ class GarageState:
                             for k, o in sorted(b.objects.items())
                         ],
                         "keys": {k: vars(p).copy() for k, p in b.perms.items()},
+                        "uploads": [{"key": u.key, "parts": len(u.parts)} for u in self.uploads_of(b.id)],
                     }
                     for b in sorted(self.buckets.values(), key=lambda b: b.created)
                 ],

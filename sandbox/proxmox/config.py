@@ -39,6 +39,19 @@ def fake_ip(vmid: int) -> str:
     return f"10.10.{host // 254}.{host % 254 + 1}"
 
 
+HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
+
+
+def host_public_key(seed: str) -> str:
+    """The VM's SSH host key (OpenSSH public form), derived from its seed."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed.encode()).digest())
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return public.decode() + " root@sandbox"
+
+
 def fake_mac(vmid: int, nic: str = "net0") -> str:
     """A deterministic address in Proxmox's BC:24:11 range."""
     return "BC:24:11:" + ":".join(re.findall("..", hashlib.sha1(f"{vmid}/{nic}".encode()).hexdigest()[:6].upper()))

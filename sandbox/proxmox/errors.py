@@ -14,3 +14,7 @@ class ApiError(Exception):
 
 def param_error(errors: dict[str, str]) -> ApiError:
     return ApiError(400, "Parameter verification failed.", errors)
+
+
+class ConnectionReset(Exception):
+    """An injected fault: the connection is dropped without an answer."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 
-KINDS = ("lock_timeout", "http_500", "http_596", "warnings", "slow")
+KINDS = ("lock_timeout", "http_500", "http_596", "warnings", "slow", "reset")
 
 
 class Faults:
@@ -13,6 +14,8 @@ class Faults:
         self._lock = threading.Lock()
         self._rules: list[dict] = []
         self._random = random.Random(seed)
+        self.taken: Counter[str] = Counter()
+        """Faults suffered so far, by kind."""
 
     def inject(self, op: str, kind: str, count: int | None = None, rate: float | None = None,
                message: str | None = None, seconds: float = 1.0) -> None:
@@ -42,5 +45,6 @@ class Faults:
                         rule["left"] -= 1
                         if rule["left"] <= 0:
                             self._rules.remove(rule)
+                    self.taken[rule["kind"]] += 1
                     return dict(rule)
         return None

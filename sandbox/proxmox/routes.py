@@ -7,7 +7,7 @@ import re
 import time
 from urllib.parse import unquote
 
-from .errors import ApiError
+from .errors import ApiError, ConnectionReset
 from .faults import Faults
 from .state import Cluster, lock_timeout_msg
 from .validation import validate
@@ -33,6 +33,7 @@ ROUTES = [
       for action in ("start", "stop", "shutdown", "reboot")],
     ("DELETE", VM, "qmdestroy", True, lambda c, p, f: c.destroy(p, f)),
     ("GET", VM + "/agent/network-get-interfaces", "agent", False, lambda c, p, f: c.agent_interfaces(p["node"], p["vmid"])),
+    ("GET", VM + "/agent/file-read", "agent", False, lambda c, p, f: c.agent_file_read(p["node"], p["vmid"], p["file"])),
     ("GET", "/nodes/{node}/tasks/{upid}/status", "task_status", False, lambda c, p, f: c.task_status(p["node"], p["upid"])),
     ("GET", "/nodes/{node}/tasks/{upid}/log", "task_log", False,
      lambda c, p, f: c.task_log(p["node"], p["upid"], p.get("start", 0), p.get("limit", 50))),
@@ -50,6 +51,8 @@ def dispatch(cluster: Cluster, faults: Faults, method: str, path: str, params: d
     params = validate(template, method, {**params, **{k: unquote(v) for k, v in match.groupdict().items()}})
     fault = faults.take(op)
     kind = fault and fault["kind"]
+    if kind == "reset":
+        raise ConnectionReset(op)
     if kind == "http_596":
         raise ApiError(596, "Connection timed out")
     if kind == "http_500":

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from ..tls import server_context
-from .errors import ApiError
+from .errors import ApiError, ConnectionReset
 from .faults import Faults
 from .routes import dispatch
 from .state import Cluster
@@ -67,6 +67,7 @@ class ProxmoxSandbox:
     def set_latency(self, op: str, seconds: float) -> None:
         """How long a task of type `op` runs (or a synchronous call `op` takes to answer);
         "guest_agent_boot": seconds after a start before the guest agent answers;
+        "guest_shutdown": seconds the guest takes to power down (a shutdown with a shorter timeout fails);
         "worker_start": seconds before a task's worker takes its locks (the clone race window)."""
         self.cluster.latency[op] = float(seconds)
 
@@ -127,6 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._authenticate(sandbox)
             data = dispatch(sandbox.cluster, sandbox.faults, self.command, url.path[len("/api2/json"):], params)
             self._reply(200, "OK", {"data": data})
+        except ConnectionReset:
+            self.close_connection = True
+            self.request.shutdown(socket.SHUT_RDWR)
         except ApiError as e:
             body = None if e.status in (401, 596) else {"data": None, "message": e.message + "\n"}
             if e.errors:

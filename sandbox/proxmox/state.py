@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from urllib.parse import unquote
 
-from .config import (DISK, NET, check_sshkeys, digest, disk_size, fake_ip, fake_mac, format_size,
-                     normalise_net, option, parse_size)
+from .config import (DISK, HOST_KEY_PATH, NET, check_sshkeys, digest, disk_size, fake_ip, fake_mac, format_size,
+                     host_public_key, normalise_net, option, parse_size)
 from .errors import ApiError, param_error
 
 NOT_CONFIG = {"node", "vmid", "digest", "delete", "revert", "skiplock", "force", "background_delay"}
@@ -90,7 +90,7 @@ class Cluster:
         while due := [t for t in map(self.tasks.get, self._running) if t[t["step"] + "_at"] <= now]:
             self._step(min(due, key=lambda t: (t[t["step"] + "_at"], t["pid"])))
 
-    def _task(self, node: str, kind: str, id_, args: dict, fault: dict | None) -> str:
+    def _task(self, node: str, kind: str, id_, args: dict, fault: dict | None, seconds: float | None = None) -> str:
         now, pid = time.time(), self.next_pid
         self.next_pid += 1
         pstart = int((now - self.booted) * 100) + 1000
@@ -101,7 +101,7 @@ class Cluster:
         self.tasks[upid] = {
             "upid": upid, "node": node, "type": kind, "id": str(id_), "user": self.user, "pid": pid,
             "pstart": pstart, "starttime": int(now), "status": "running", "step": "begin", "begin_at": begin,
-            "finish_at": begin + self.latency.get(kind, 0.0) + extra, "args": args, "fault": fault.get("kind"), "log": []}
+            "finish_at": begin + (self.latency.get(kind, 0.0) if seconds is None else seconds) + extra, "args": args, "fault": fault.get("kind"), "log": []}
         self._running.add(upid)
         for old in [u for u in self.tasks if u not in self._running][:max(0, len(self.tasks) - KEEP_TASKS)]:
             del self.tasks[old]
@@ -269,6 +269,15 @@ class Cluster:
             {"name": "eth0", "hardware-address": mac, "ip-addresses": [
                 {"ip-address": ip, "ip-address-type": "ipv4", "prefix": prefix}]}]}
 
+    @_api()
+    def agent_file_read(self, node: str, vmid: int, path: str) -> dict:
+        """Only the VM's SSH host key exists (made at clone time, so a re-made VM has a new one)."""
+        vm = self._vm(node, vmid)
+        self.agent_interfaces.__wrapped__(self, node, vmid)  # the same refusals as any agent command
+        if path != HOST_KEY_PATH:
+            raise ApiError(500, f"guest-file-open: Failed to open file '{path}': No such file or directory")
+        return {"content": host_public_key(vm.get("host_key_seed", str(vmid))) + "\n", "bytes-read": 0}
+
     @_api(mutates=True)
     def clone(self, p: dict, fault: dict | None = None) -> str:
         src, newid, target = self._vm(p["node"], p["vmid"]), p["newid"], p.get("target", p["node"])
@@ -310,7 +319,8 @@ class Cluster:
                 log.append(f"create {'full' if a['full'] else 'linked'} clone of drive {key} ({store}:{volume})")
             conf[key] = ",".join(filter(None, [new, opts]))
         self.vms[newid] = {"vmid": newid, "node": a["node"], "status": "stopped", "started": None,
-                           "pool": a.get("pool"), "config": {**conf, "lock": "clone"}}
+                           "pool": a.get("pool"), "config": {**conf, "lock": "clone"},
+                           "host_key_seed": os.urandom(16).hex()}
 
     def _finish_qmclone(self, a: dict, log: list) -> None:
         if vm := self.vms.get(a["newid"]):
@@ -370,7 +380,15 @@ class Cluster:
         if action == "reboot" and vm["status"] != "running":
             raise ApiError(500, f"VM {p['vmid']} not running")
         args = {k: p[k] for k in ("node", "vmid", "skiplock") if k in p}
-        return self._task(p["node"], f"qm{action}", p["vmid"], args, fault)
+        seconds = None
+        if action == "shutdown":  # the guest powers down in "guest_shutdown" seconds, or ignores the request
+            guest = self.latency.get("guest_shutdown", 0.0) + self.latency.get("qmshutdown", 0.0)
+            timeout = p.get("timeout")
+            if timeout is not None and guest > int(timeout):
+                args["gave_up"], seconds = not p.get("forceStop"), float(timeout)
+            else:
+                seconds = guest
+        return self._task(p["node"], f"qm{action}", p["vmid"], args, fault, seconds)
 
     def _finish_qmstart(self, a: dict, log: list) -> None:
         vm = self._target(a)
@@ -383,7 +401,10 @@ class Cluster:
     def _finish_qmstop(self, a: dict, log: list) -> None:
         self._target(a).update(status="stopped", started=None)
 
-    _finish_qmshutdown = _finish_qmstop
+    def _finish_qmshutdown(self, a: dict, log: list) -> None:
+        if a.get("gave_up"):
+            raise ApiError(500, "VM quit/powerdown failed - got timeout")
+        self._finish_qmstop(a, log)
 
     def _finish_qmreboot(self, a: dict, log: list) -> None:
         vm = self._target(a)
