@@ -1,10 +1,12 @@
 # Mastodon on the operator's VM, wired onto nixpkgs' `services.mastodon`: media in S3 (when a
-# bucket is given), nginx virtual host with an ACME certificate, the operator's admin account.
+# bucket is given), mail through the provider's relay (when smtp.host is given), nginx virtual
+# host with an ACME certificate, the operator's admin account.
 # Understood `options`: singleUserMode (bool), registrations ("open" | "approval" | "closed").
 { config, lib, ... }:
 let
   cfg = config.fediversity.mastodon;
   useS3 = cfg.s3.bucket != null;
+  useSmtp = cfg.smtp.host != null;
   service = import ./lib/service-options.nix { inherit config lib; };
   secrets = (import ./lib/secret-env.nix { inherit lib; }).envFile {
     name = "mastodon";
@@ -26,7 +28,7 @@ in
         localDomain = cfg.hostName;
         configureNginx = true; # virtual host for localDomain with enableACME and forceSSL
         streamingProcesses = lib.max 1 (config.fediversity.vm.cores - 1);
-        smtp.fromAddress = "notifications@${cfg.hostName}";
+        smtp.fromAddress = if useSmtp then cfg.smtp.fromAddress else "notifications@${cfg.hostName}";
         extraConfig.SINGLE_USER_MODE = lib.boolToString (cfg.options.singleUserMode or false);
       };
 
@@ -61,6 +63,18 @@ in
         '';
       };
     }
+    (lib.mkIf useSmtp {
+      services.mastodon.smtp = {
+        createLocally = false;
+        authenticate = true;
+        inherit (cfg.smtp) host port passwordFile;
+        user = cfg.smtp.username;
+      };
+      services.mastodon.extraConfig =
+        if cfg.smtp.security == "tls"
+        then { SMTP_TLS = "true"; SMTP_ENABLE_STARTTLS = "never"; }
+        else { SMTP_ENABLE_STARTTLS = "always"; };
+    })
     (lib.mkIf useS3 {
       services.mastodon.extraConfig = {
         S3_ENABLED = "true";

@@ -1,5 +1,6 @@
 # PeerTube on the operator's VM, wired onto nixpkgs' `services.peertube`: videos in S3 object
-# storage (when a bucket is given), nginx virtual host with an ACME certificate, the initial
+# storage (when a bucket is given), mail through the provider's relay (when smtp.host is given),
+# nginx virtual host with an ACME certificate, the initial
 # administrator. PeerTube's first administrator is always named `root`: admin.username is unused.
 # Understood `options`: transcoding (bool), maxUploadGib (int; nginx's request body limit, which
 # bounds single-request uploads; resumable uploads come in chunks).
@@ -7,6 +8,7 @@
 let
   cfg = config.fediversity.peertube;
   useS3 = cfg.s3.bucket != null;
+  useSmtp = cfg.smtp.host != null;
   service = import ./lib/service-options.nix { inherit config lib; };
   secretEnv = import ./lib/secret-env.nix { inherit lib; };
   owner = config.services.peertube.user;
@@ -51,6 +53,20 @@ in
       system.activationScripts.fediversity-peertube-env = environment.script;
       system.activationScripts.fediversity-peertube-app-secret = appSecret.script;
     }
+    (lib.mkIf useSmtp {
+      services.peertube.smtp = {
+        createLocally = false;
+        inherit (cfg.smtp) passwordFile;
+      };
+      services.peertube.settings.smtp = {
+        transport = "smtp";
+        hostname = cfg.smtp.host;
+        inherit (cfg.smtp) port username;
+        tls = cfg.smtp.security == "tls";
+        disable_starttls = false;
+        from_address = cfg.smtp.fromAddress;
+      };
+    })
     (lib.mkIf useS3 {
       services.peertube.settings.object_storage = {
         enabled = true;

@@ -1,15 +1,18 @@
 # Pixelfed on the operator's VM, wired onto nixpkgs' `services.pixelfed`: media in S3 (when a
-# bucket is given), nginx virtual host with an ACME certificate, the operator's admin account.
+# bucket is given), mail through the provider's relay (when smtp.host is given), nginx virtual
+# host with an ACME certificate, the operator's admin account.
 # Understood `options`: registrations (bool: open sign-ups), maxPhotoMib (int).
 { config, lib, ... }:
 let
   cfg = config.fediversity.pixelfed;
   useS3 = cfg.s3.bucket != null;
+  useSmtp = cfg.smtp.host != null;
   service = import ./lib/service-options.nix { inherit config lib; };
   secrets = (import ./lib/secret-env.nix { inherit lib; }).envFile {
     name = "pixelfed";
     owner = config.services.pixelfed.user;
-    fromFiles = lib.optionalAttrs useS3 { AWS_SECRET_ACCESS_KEY = cfg.s3.secretAccessKeyFile; };
+    fromFiles = lib.optionalAttrs useS3 { AWS_SECRET_ACCESS_KEY = cfg.s3.secretAccessKeyFile; }
+      // lib.optionalAttrs useSmtp { MAIL_PASSWORD = cfg.smtp.passwordFile; };
     generated = [ "APP_KEY" ];
   };
   dataDir = config.services.pixelfed.dataDir;
@@ -66,6 +69,17 @@ in
         '';
       };
     }
+    (lib.mkIf useSmtp {
+      services.pixelfed.settings = {
+        MAIL_MAILER = "smtp";
+        MAIL_HOST = cfg.smtp.host;
+        MAIL_PORT = cfg.smtp.port;
+        MAIL_USERNAME = cfg.smtp.username;
+        MAIL_ENCRYPTION = if cfg.smtp.security == "tls" then "ssl" else "tls";
+        MAIL_FROM_ADDRESS = cfg.smtp.fromAddress;
+        MAIL_FROM_NAME = "Pixelfed";
+      };
+    })
     (lib.mkIf useS3 {
       services.pixelfed.settings = {
         PF_ENABLE_CLOUD = true;

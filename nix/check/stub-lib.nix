@@ -13,6 +13,8 @@ let
       (v: builtins.isAttrs v && builtins.all t.check (builtins.attrValues v));
     listOf = t: mkType "list of ${t.description}" (v: builtins.isList v && builtins.all t.check v);
     nullOr = t: mkType "null or ${t.description}" (v: v == null || t.check v);
+    port = mkType "16 bit unsigned integer; between 0 and 65535 (both inclusive)" (v: builtins.isInt v && v >= 0 && v <= 65535);
+    enum = values: mkType "one of ${builtins.concatStringsSep ", " (map (v: ''"${v}"'') values)}" (v: builtins.elem v values);
   };
 in
 {

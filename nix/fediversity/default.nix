@@ -17,6 +17,11 @@ in
   options.fediversity = {
     operator = str "Identifier of the operator this VM belongs to.";
     domain = str "The operator's domain; each service lives on a host name under it.";
+    release = lib.mkOption {
+      type = lib.types.str;
+      default = "24.11";
+      description = "Fediversity release the VM runs (set by the provider's policy); shown in the boot menu label.";
+    };
     initialUser = {
       username = str "User name of the operator's first account on every service.";
       displayName = str "Display name of the operator's first account.";
@@ -25,6 +30,7 @@ in
   };
 
   config = lib.mkIf anyService {
+    system.nixos.tags = [ "fediversity-${cfg.release}" ];
     security.acme = {
       acceptTerms = true;
       defaults.email = cfg.initialUser.email;

@@ -14,6 +14,11 @@ in
       type = lib.types.str;
       description = "IP address the VM was given; the deployer targets it.";
     };
+    authorizedKeys = lib.mkOption {
+      type = lib.types.listOf lib.types.str;
+      default = [ ];
+      description = "Public SSH keys allowed to log in as root: the operator's deploy key, filled in by the orchestrator.";
+    };
     cores = positive "Virtual CPU cores provisioned; sizes worker processes.";
     memoryMiB = positive "Memory provisioned, in MiB (informational on the guest).";
     diskGiB = positive "Root disk provisioned, in GiB (informational on the guest).";
@@ -26,6 +31,7 @@ in
       enable = true;
       settings.PasswordAuthentication = false;
     };
+    users.users.root.openssh.authorizedKeys.keys = vm.authorizedKeys;
     boot.initrd.availableKernelModules = [ "virtio_pci" "virtio_scsi" "virtio_blk" "virtio_net" "ahci" "sd_mod" ];
     boot.loader.grub.device = lib.mkDefault "/dev/sda";
     fileSystems."/" = lib.mkDefault {

@@ -1,38 +1,117 @@
-"""config.submitted -> plan.created or config.rejected."""
+"""What the configurator does when a message or a request arrives: load, call the domain, record.
 
-from contracts.events import ConfigRejected, ConfigSubmitted, PlanCreated
+config.submitted            -> plan.created, or config.rejected with field-level reasons
+deployment.succeeded        -> that desired state is what exists now (the next diff's baseline);
+                               removal records past their retention are dropped
+operator.removal.requested  -> plan.created deleting everything, and a removal record
+plan.preview (request)      -> the plan a configuration would get; reads only, writes nothing
+"""
+
+import json
+
+from contracts.commands import OperatorRemovalRequested
+from contracts.events import ConfigRejected, ConfigSubmitted, DeploymentSucceeded, PlanCreated
+from contracts.requests import PlanPreviewReply, PlanPreviewRequest
+from contracts.resources import Problem
 from runtime import logs
-from runtime.uow import UnitOfWork
+from runtime.uow import UnitOfWork, UnitsOfWork
 
-from .adapters.store import DesiredStates
-from .domain.planning import InvalidConfiguration, changes, plan_resources, validate
+from .adapters.store import DesiredStates, RemovalRecord, Removals, now
+from .domain.planning import InvalidConfiguration
+from .domain.plans import plan_configuration, plan_removal, removed_items, retained_until
 from .domain.policy import Policy
 
 PRODUCER = "configurator"
 log = logs.get(PRODUCER)
 
+BEING_REMOVED = Problem(field="operator", message="this account is being removed; nothing more can be deployed for it")
+
 
 async def plan_submission(event: ConfigSubmitted, uow: UnitOfWork, policy: Policy) -> None:
+    states = DesiredStates(uow.session)
+    if await states.get(event.operator_id, event.revision) is not None:
+        log.info("revision already planned", revision=event.revision)
+        return
     try:
-        config = validate(event.configuration)
+        if await Removals(uow.session).pending(event.operator_id):
+            raise InvalidConfiguration([BEING_REMOVED])
+        applied, leftovers = await states.baseline(event.operator_id)
+        plan = plan_configuration(event.operator_id, event.configuration, policy, applied, leftovers)
     except InvalidConfiguration as exc:
         log.info("configuration rejected", problems=len(exc.problems))
         uow.publish(event.caused(ConfigRejected, PRODUCER, revision=event.revision, problems=exc.problems))
         return
-    states = DesiredStates(uow.session)
-    previous = await states.latest(event.operator_id)
-    desired = plan_resources(event.operator_id, config, policy)
-    deployment_id = event.correlation_id
-    states.add(event.operator_id, event.revision, deployment_id, desired)
+    domain = plan.configuration.domain
+    states.add(event.operator_id, event.revision, event.correlation_id, list(plan.resources), event.configuration, domain)
     uow.publish(
         event.caused(
             PlanCreated,
             PRODUCER,
-            deployment_id=deployment_id,
+            deployment_id=event.correlation_id,
             revision=event.revision,
-            domain=config.domain,
-            resources=tuple(desired),
-            changes=tuple(changes(previous.resources if previous else [], desired)),
+            domain=domain,
+            resources=plan.resources,
+            changes=plan.changes,
         )
     )
-    log.info("plan created", resources=len(desired))
+    log.info("plan created", resources=len(plan.resources), changes=len(plan.effective))
+
+
+async def record_applied(event: DeploymentSucceeded, uow: UnitOfWork) -> None:
+    at = now()
+    states, removals = DesiredStates(uow.session), Removals(uow.session)
+    if await states.mark_applied(event.deployment_id, at):
+        log.info("desired state applied", revision=event.revision)
+    removal = await removals.get(event.deployment_id)
+    if removal is not None and removal.completed_at is None:
+        removal.completed_at = at
+        removal.keep_until = at + (removal.keep_until - removal.requested_at)  # the retention counts from now
+        await states.forget(removal.operator_id)
+        log.info("operator removed", keep_until=removal.keep_until.isoformat())
+    if purged := await removals.purge_expired(at):
+        log.info("removal records past their retention dropped", count=purged)
+
+
+async def plan_account_removal(event: OperatorRemovalRequested, uow: UnitOfWork, policy: Policy) -> None:
+    removals = Removals(uow.session)
+    if await removals.get(event.correlation_id) is not None:
+        return
+    states = DesiredStates(uow.session)
+    applied, leftovers = await states.baseline(event.operator_id)
+    latest = await states.latest(event.operator_id)
+    plan = plan_removal(applied, leftovers)
+    requested = now()
+    removals.add(
+        RemovalRecord(
+            deployment_id=event.correlation_id,
+            operator_id=event.operator_id,
+            reason=event.reason,
+            removed_json=json.dumps(removed_items(plan), sort_keys=True),
+            requested_at=requested,
+            keep_until=retained_until(requested, policy),
+        )
+    )
+    uow.publish(
+        event.caused(
+            PlanCreated,
+            PRODUCER,
+            deployment_id=event.correlation_id,
+            revision=await states.newest_revision(event.operator_id) + 1,
+            domain=(latest.domain if latest else None) or "",
+            resources=(),
+            changes=plan.changes,
+        )
+    )
+    log.info("removal planned", deletions=len(plan.changes))
+
+
+async def preview(request: PlanPreviewRequest, units: UnitsOfWork, policy: Policy) -> PlanPreviewReply:
+    async with units() as uow:  # read only: never committed
+        try:
+            if await Removals(uow.session).pending(request.operator_id):
+                raise InvalidConfiguration([BEING_REMOVED])
+            applied, leftovers = await DesiredStates(uow.session).baseline(request.operator_id)
+            plan = plan_configuration(request.operator_id, request.configuration, policy, applied, leftovers)
+        except InvalidConfiguration as exc:
+            return PlanPreviewReply(problems=exc.problems)
+    return PlanPreviewReply(resources=plan.resources, changes=plan.changes)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from runtime.settings import ServiceSettings
@@ -6,3 +8,6 @@ from runtime.settings import ServiceSettings
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="FEDI_CONFIGURATOR_", extra="ignore")
     service_name: str = "configurator"
+
+    policy_file: Path | None = None
+    """The provider's policy (YAML or JSON, see services/configurator/policy.example.yaml); none: the defaults."""

@@ -1,10 +1,11 @@
-"""The configurator's database: every accepted desired state per operator."""
+"""The configurator's database: every accepted desired state per operator (and which of them the
+orchestrator applied), and the records of removed operators kept for the policy's retention."""
 
 import json
 from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
-from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy import DateTime, Integer, String, Text, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -12,6 +13,10 @@ from contracts.resources import Resource
 from runtime.tables import messaging_tables
 
 _resources = TypeAdapter(list[Resource])
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -26,34 +31,144 @@ class DesiredState(Base):
 
     operator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deployment_id: Mapped[str] = mapped_column(String(64))
+    deployment_id: Mapped[str] = mapped_column(String(64), index=True)
     resources_json: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    configuration_json: Mapped[str | None] = mapped_column(Text, default=None)
+    domain: Mapped[str | None] = mapped_column(String(253), default=None)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    """When the orchestrator reported its deployment succeeded; None: not (yet) applied."""
 
     @property
     def resources(self) -> list[Resource]:
         return _resources.validate_json(self.resources_json)
+
+    @property
+    def configuration(self) -> dict | None:
+        return json.loads(self.configuration_json) if self.configuration_json else None
+
+
+class RemovalRecord(Base):
+    """What was removed for an operator and when (US 6.3): kept until `keep_until`."""
+
+    __tablename__ = "removal_records"
+
+    deployment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    removed_json: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    keep_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    @property
+    def removed(self) -> list[dict]:
+        return json.loads(self.removed_json)
 
 
 class DesiredStates:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def get(self, operator_id: str, revision: int) -> DesiredState | None:
+        return await self.session.get(DesiredState, (operator_id, revision))
+
     async def latest(self, operator_id: str) -> DesiredState | None:
+        query = select(DesiredState).where(DesiredState.operator_id == operator_id).order_by(DesiredState.revision.desc()).limit(1)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def applied(self, operator_id: str) -> DesiredState | None:
+        """The newest desired state the orchestrator applied: what exists now."""
         query = (
             select(DesiredState)
-            .where(DesiredState.operator_id == operator_id)
+            .where(DesiredState.operator_id == operator_id, DesiredState.applied_at.is_not(None))
             .order_by(DesiredState.revision.desc())
             .limit(1)
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    def add(self, operator_id: str, revision: int, deployment_id: str, resources: list[Resource]) -> None:
+    async def unfinished(self, operator_id: str, after: int) -> list[DesiredState]:
+        """Desired states newer than the applied one that were never applied, newest first:
+        their deployments may have made some of their resources."""
+        query = (
+            select(DesiredState)
+            .where(DesiredState.operator_id == operator_id, DesiredState.revision > after, DesiredState.applied_at.is_(None))
+            .order_by(DesiredState.revision.desc())
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def baseline(self, operator_id: str) -> tuple[list[Resource], list[Resource]]:
+        """(what is applied, what unfinished deployments may have made besides)."""
+        applied = await self.applied(operator_id)
+        unfinished = await self.unfinished(operator_id, applied.revision if applied else 0)
+        return (applied.resources if applied else []), [r for state in unfinished for r in state.resources]
+
+    async def newest_revision(self, operator_id: str) -> int:
+        query = select(func.max(DesiredState.revision)).where(DesiredState.operator_id == operator_id)
+        return (await self.session.execute(query)).scalar_one() or 0
+
+    async def applied_per_operator(self) -> list[DesiredState]:
+        """Every operator's newest applied desired state."""
+        newest = (
+            select(DesiredState.operator_id, func.max(DesiredState.revision).label("revision"))
+            .where(DesiredState.applied_at.is_not(None))
+            .group_by(DesiredState.operator_id)
+            .subquery()
+        )
+        query = (
+            select(DesiredState)
+            .join(newest, (DesiredState.operator_id == newest.c.operator_id) & (DesiredState.revision == newest.c.revision))
+            .order_by(DesiredState.operator_id)
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    def add(
+        self,
+        operator_id: str,
+        revision: int,
+        deployment_id: str,
+        resources: list[Resource],
+        configuration: dict | None = None,
+        domain: str | None = None,
+    ) -> None:
         self.session.add(
             DesiredState(
                 operator_id=operator_id,
                 revision=revision,
                 deployment_id=deployment_id,
                 resources_json=json.dumps(_resources.dump_python(resources, mode="json"), sort_keys=True),
+                configuration_json=json.dumps(configuration, sort_keys=True) if configuration is not None else None,
+                domain=domain,
             )
         )
+
+    async def mark_applied(self, deployment_id: str, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(DesiredState)
+            .where(DesiredState.deployment_id == deployment_id, DesiredState.applied_at.is_(None))
+            .values(applied_at=at)
+        )
+        return result.rowcount > 0
+
+    async def forget(self, operator_id: str) -> None:
+        await self.session.execute(delete(DesiredState).where(DesiredState.operator_id == operator_id))
+
+
+class Removals:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, deployment_id: str) -> RemovalRecord | None:
+        return await self.session.get(RemovalRecord, deployment_id)
+
+    async def pending(self, operator_id: str) -> RemovalRecord | None:
+        query = select(RemovalRecord).where(RemovalRecord.operator_id == operator_id, RemovalRecord.completed_at.is_(None))
+        return (await self.session.execute(query)).scalars().first()
+
+    def add(self, record: RemovalRecord) -> None:
+        self.session.add(record)
+
+    async def purge_expired(self, at: datetime) -> int:
+        """Drops the records whose retention period is over; returns how many."""
+        result = await self.session.execute(delete(RemovalRecord).where(RemovalRecord.keep_until < at))
+        return result.rowcount

@@ -1,6 +1,8 @@
-"""High-level configuration -> granular resources, and the changes against what came before.
+"""High-level configuration -> every granular resource it needs (US 7.2).
 
-Pure functions: no I/O. Same input, same plan.
+Pure functions: no I/O. Same input, same plan, in the same order: the operator's SSH deploy key,
+then per VM the VM, each of its services' bucket, admin account, mail relay account and address
+record, then the VM's NixOS; then the operator's mail records.
 """
 
 from collections.abc import Sequence
@@ -13,15 +15,31 @@ from contracts.resources import (
     AccountSpec,
     BucketResource,
     BucketSpec,
-    Change,
+    DnsRecordSpec,
+    DnsResource,
+    MailAccountResource,
+    MailAccountSpec,
     NixosResource,
     NixosSpec,
     Problem,
     Resource,
+    SshKeyResource,
+    SshKeySpec,
     VmResource,
     VmSpec,
 )
 
+from .naming import (
+    OPERATOR_WIDE,
+    bucket_name,
+    deploy_key_name,
+    host_name,
+    relay_username,
+    resource_id,
+    sender_address,
+    vm_name,
+)
+from .nixos import vm_json
 from .policy import Policy
 
 GIB = 1024**3
@@ -40,84 +58,120 @@ def validate(document: dict) -> OperatorConfiguration:
         raise InvalidConfiguration([Problem(**problem) for problem in problems_of(exc)]) from None
 
 
-
-
-def resource_id(operator: str, service: str, kind: str) -> str:
-    return f"{operator}/{service}/{kind}"
+def placement(config: OperatorConfiguration, policy: Policy) -> list[tuple[str, tuple[str, ...]]]:
+    """(VM's service part, services it runs): one VM per service, or one `_` VM for all."""
+    enabled = config.enabled_services()
+    if policy.placement == "combined":
+        return [(OPERATOR_WIDE, enabled)]
+    return [(service, (service,)) for service in enabled]
 
 
 def plan_resources(operator: str, config: OperatorConfiguration, policy: Policy) -> list[Resource]:
+    rid = lambda service, kind, role=None: resource_id(operator, service, kind, role)  # noqa: E731
     resources: list[Resource] = []
-    for service in config.enabled_services():
-        resources.extend(_service_resources(operator, service, config, policy))
+    key: tuple[str, ...] = ()
+    if policy.ssh_keys.enabled:
+        resources.append(
+            SshKeyResource(id=rid(OPERATOR_WIDE, "sshkey"), service=OPERATOR_WIDE, spec=SshKeySpec(name=deploy_key_name(operator)))
+        )
+        key = (resources[-1].id,)
+    for group, services in placement(config, policy):
+        vm = VmResource(id=rid(group, "vm"), service=group, depends_on=key, spec=_vm_spec(operator, group, services, policy))
+        resources.append(vm)
+        needs = [vm.id, *key]
+        for service in services:
+            for resource in _service_resources(operator, service, config, policy, vm):
+                resources.append(resource)
+                needs.append(resource.id)
+        resources.append(
+            NixosResource(
+                id=rid(group, "nixos"),
+                service=group,
+                depends_on=tuple(needs),
+                spec=NixosSpec(vm=vm.id, config=vm_json(operator, config, policy, vm.spec, services)),
+            )
+        )
+    resources.extend(_mail_records(operator, config, policy))
     return resources
 
 
-def _service_resources(operator: str, service: str, config: OperatorConfiguration, policy: Policy) -> list[Resource]:
-    rid = lambda kind: resource_id(operator, service, kind)  # noqa: E731
-    size = policy.sizes[service]
-    vm_name = f"{operator}-{service}"
+def _vm_spec(operator: str, group: str, services: tuple[str, ...], policy: Policy) -> VmSpec:
+    sizes = [getattr(policy.sizes, service) for service in services]
+    name = vm_name(operator, group)
+    node = policy.node_for(name)
+    return VmSpec(
+        name=name,
+        cores=sum(size.cores for size in sizes),
+        memory_mib=sum(size.memory_mib for size in sizes),
+        disk_gib=sum(size.disk_gib for size in sizes),
+        tags=("fedi", f"fedi-op-{operator}", *(f"fedi-svc-{service}" for service in services)),
+        node=node.name if node else None,
+        template=policy.proxmox.template,
+        storage=policy.proxmox.storage,
+        ip_pool=node.ip_pool if node else None,
+    )
+
+
+def _service_resources(operator: str, service: str, config: OperatorConfiguration, policy: Policy, vm: VmResource) -> list[Resource]:
+    rid = lambda kind, role=None: resource_id(operator, service, kind, role)  # noqa: E731
     user = config.initial_user
-    vm = VmResource(
-        id=rid("vm"),
-        service=service,
-        spec=VmSpec(
-            name=vm_name,
-            cores=size.cores,
-            memory_mib=size.memory_mib,
-            disk_gib=size.disk_gib,
-            tags=("fedi", f"fedi-op-{operator}", f"fedi-svc-{service}"),
+    resources: list[Resource] = []
+    assigned = policy.preconfigured_bucket(operator, service)
+    quota = getattr(policy.bucket_quota_gib, service)
+    if assigned or quota is not None:
+        spec = BucketSpec(
+            name=assigned or bucket_name(operator, service),
+            quota_bytes=quota * GIB if quota is not None else None,
+            preconfigured=assigned is not None,
+        )
+        resources.append(BucketResource(id=rid("bucket"), service=service, spec=spec))
+    resources.append(
+        AccountResource(
+            id=rid("account"),
+            service=service,
+            spec=AccountSpec(username=user.username, email=str(user.email), display_name=user.display_name),
+        )
+    )
+    if policy.mail_relay.enabled:
+        resources.append(
+            MailAccountResource(
+                id=rid("mail"),
+                service=service,
+                spec=MailAccountSpec(username=relay_username(operator, service), from_address=sender_address(service, config.domain)),
+            )
+        )
+    if policy.dns.enabled:
+        pool = policy.ip_pools.get(vm.spec.ip_pool) if vm.spec.ip_pool else None
+        resources.append(
+            DnsResource(
+                id=rid("dns", "host"),
+                service=service,
+                depends_on=(vm.id,),
+                spec=DnsRecordSpec(
+                    zone=policy.zone_for(config.domain),
+                    name=host_name(service, config.domain) + ".",
+                    type=pool.record_type if pool else "A",
+                    ttl=policy.dns.ttl,
+                    address_of=vm.id,
+                ),
+            )
+        )
+    return resources
+
+
+def _mail_records(operator: str, config: OperatorConfiguration, policy: Policy) -> list[Resource]:
+    """What mail from the services' sender addresses (<service>@<domain>) needs in DNS."""
+    if not (policy.dns.enabled and policy.mail_relay.enabled):
+        return []
+    relay = policy.mail_relay
+    record = lambda role, type_, content: DnsResource(  # noqa: E731
+        id=resource_id(operator, OPERATOR_WIDE, "dns", role),
+        service=OPERATOR_WIDE,
+        spec=DnsRecordSpec(
+            zone=policy.zone_for(config.domain), name=config.domain + ".", type=type_, ttl=policy.dns.ttl, content=content
         ),
     )
-    account = AccountResource(
-        id=rid("account"),
-        service=service,
-        spec=AccountSpec(username=user.username, email=str(user.email), display_name=user.display_name),
-    )
-    resources: list[Resource] = [vm, account]
-    quota = policy.bucket_quota_gib.get(service)
-    if quota is not None:
-        resources.append(
-            BucketResource(id=rid("bucket"), service=service, spec=BucketSpec(name=f"fedi-{operator}-{service}", quota_bytes=quota * GIB))
-        )
-    nixos_config = {
-        "fediversity": {
-            "operator": operator,
-            "domain": config.domain,
-            "vm": {"name": vm_name, "cores": size.cores, "memoryMiB": size.memory_mib, "diskGiB": size.disk_gib},
-            "initialUser": config.initial_user.model_dump(mode="json", by_alias=True),
-            **{name: {"enable": False} for name in ("mastodon", "peertube", "pixelfed")},
-            service: {
-                "enable": True,
-                "hostName": f"{service}.{config.domain}",
-                "options": config.service(service).model_dump(mode="json", by_alias=True, exclude={"enable", "data_on_disable"}),
-            },
-        }
-    }
-    resources.append(
-        NixosResource(
-            id=rid("nixos"),
-            service=service,
-            depends_on=tuple(r.id for r in resources),
-            spec=NixosSpec(vm=vm.id, config=nixos_config),
-        )
-    )
-    return resources
-
-
-def changes(previous: Sequence[Resource], desired: Sequence[Resource]) -> list[Change]:
-    """Create / update / unchanged / delete, comparing specs by id."""
-    before = {r.id: r for r in previous}
-    after = {r.id: r for r in desired}
-    result = []
-    for rid, resource in after.items():
-        old = before.get(rid)
-        if old is None:
-            result.append(Change(resource_id=rid, action="create", reason="new"))
-        elif old.spec != resource.spec:
-            result.append(Change(resource_id=rid, action="update", reason="settings changed"))
-        else:
-            result.append(Change(resource_id=rid, action="unchanged"))
-    for rid in before.keys() - after.keys():
-        result.append(Change(resource_id=rid, action="delete", reason="service disabled"))
-    return sorted(result, key=lambda change: change.resource_id)
+    records = [record("spf", "TXT", (relay.spf_record,))]
+    if relay.mx:
+        records.append(record("mx", "MX", tuple(f"{10 * (i + 1)} {host}." for i, host in enumerate(relay.mx))))
+    return records

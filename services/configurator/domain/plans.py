@@ -1,0 +1,76 @@
+"""A plan: the desired state plus the changes against what was applied. The one entry point for
+a submitted configuration, an account removal, a preview and a policy's impact."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from contracts.configuration import OperatorConfiguration
+from contracts.resources import Change, Problem, Resource
+
+from .diff import Intent, diff
+from .limits import domain_problems, quota_problems
+from .planning import InvalidConfiguration, plan_resources, validate
+from .policy import Policy
+
+
+@dataclass(frozen=True)
+class Plan:
+    resources: tuple[Resource, ...]
+    changes: tuple[Change, ...]
+    configuration: OperatorConfiguration | None = None
+
+    @property
+    def effective(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.action != "unchanged")
+
+
+def plan_configuration(
+    operator: str, document: dict, policy: Policy, applied: Sequence[Resource] = (), leftovers: Sequence[Resource] = ()
+) -> Plan:
+    """Raises InvalidConfiguration with every problem: the form's, the domain's, the quota's."""
+    config = validate(document)
+    resources = plan_resources(operator, config, policy)
+    problems = domain_problems(config, policy) + quota_problems(resources, policy.quota_for(operator))
+    if problems:
+        raise InvalidConfiguration(problems)
+    return Plan(tuple(resources), tuple(diff(applied, resources, Intent.of(config), leftovers)), config)
+
+
+def plan_removal(applied: Sequence[Resource], leftovers: Sequence[Resource] = ()) -> Plan:
+    """Everything the operator has goes, data included (US 6.3)."""
+    return Plan((), tuple(diff(applied, (), Intent.removal(), leftovers)))
+
+
+def removed_items(plan: Plan) -> list[dict]:
+    """What a removal record keeps: each resource removed, without secrets (specs hold none)."""
+    return [
+        {"resource_id": c.resource_id, "kind": c.kind, "service": c.service, "data": c.data,
+         "name": (c.spec or {}).get("name") or (c.spec or {}).get("username")}
+        for c in plan.changes
+    ]
+
+
+def retained_until(moment: datetime, policy: Policy) -> datetime:
+    return moment + timedelta(days=policy.removal.retention_days)
+
+
+@dataclass(frozen=True)
+class OperatorImpact:
+    operator: str
+    changes: tuple[Change, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+def policy_impact(policy: Policy, operators: Iterable[tuple[str, dict, Sequence[Resource]]]) -> list[OperatorImpact]:
+    """For every (operator, its configuration, what is applied for it): the changes the policy
+    implies, or why its configuration no longer fits. The input of fleet-wide updates."""
+    impacts = []
+    for operator, document, applied in sorted(operators, key=lambda item: item[0]):
+        try:
+            plan = plan_configuration(operator, document, policy, applied)
+        except InvalidConfiguration as exc:
+            impacts.append(OperatorImpact(operator, problems=exc.problems))
+            continue
+        impacts.append(OperatorImpact(operator, changes=plan.effective))
+    return impacts
