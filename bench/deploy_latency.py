@@ -16,45 +16,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import through_control_plane  # noqa: E402
 from contracts.resources import VmSpec  # noqa: E402
 from fedi.stack import PROXMOX_TOKEN_ID, Stack  # noqa: E402
 from runtime.nats_server import free_port  # noqa: E402
 from services.orchestrator.adapters.deployer import DeployRequest, NixosDeployer  # noqa: E402
 from services.orchestrator.adapters.proxmox import ProxmoxVMs  # noqa: E402
-from services.panel.cli import create_operator  # noqa: E402
-from services.panel.settings import Settings as PanelSettings  # noqa: E402
 from services.storage.adapters.garage import GarageAdmin  # noqa: E402
 from services.storage.adapters.probe import probe_bucket  # noqa: E402
 from services.storage.provisioning import ensure_bucket  # noqa: E402
 
 SERVICES = {"mastodon": (2, 4096), "pixelfed": (2, 2048)}
-
-
-def configuration(domain: str) -> dict:
-    return {
-        "domain": domain,
-        "initialUser": {"username": "alice", "displayName": "Alice", "email": f"alice@{domain}"},
-        "mastodon": {"enable": True},
-        "pixelfed": {"enable": True},
-    }
-
-
-def through_control_plane(stack: Stack, operator: str) -> float:
-    token = asyncio.run(create_operator(operator, PanelSettings(data_dir=stack.home / "panel")))
-    auth = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=stack.panel_url, headers=auth, timeout=30) as api:
-        started = time.perf_counter()
-        deployment = api.post("/api/v1/configuration", json=configuration(f"{operator}.example")).json()["deployment_id"]
-        while (view := api.get(f"/api/v1/deployments/{deployment}").json())["state"] not in ("succeeded", "failed"):
-            time.sleep(0.02)
-        elapsed = time.perf_counter() - started
-    if view["state"] != "succeeded":
-        raise SystemExit(f"deployment failed: {view['reason']}")
-    return elapsed
 
 
 def directly(stack: Stack, operator: str, ssh_key: str) -> float:

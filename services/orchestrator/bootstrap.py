@@ -3,7 +3,17 @@
 import shlex
 from functools import partial
 
-from contracts.events import AccountCreated, AccountFailed, BucketCreated, BucketFailed, PlanCreated
+from contracts.events import (
+    AccountCreated,
+    AccountDeleted,
+    AccountFailed,
+    BucketCreated,
+    BucketDeleted,
+    BucketFailed,
+    PlanCreated,
+    SshKeyCreated,
+    SshKeyDeleted,
+)
 from contracts.requests import SecretReply, SecretRequest
 from contracts.subjects import secret_get
 from runtime.bus import Bus
@@ -13,11 +23,16 @@ from runtime.uow import UnitsOfWork
 from . import handlers
 from .actions import Actions
 from .adapters.deployer import NixosDeployer
-from .adapters.proxmox import ProxmoxVMs
+from .adapters.dns import PowerDns
+from .adapters.proxmox import Proxmox
 from .adapters.sshkeys import deploy_public_key
 from .adapters.store import Base
+from .crash import CrashPoints
 from .executor import Executor
+from .limits import Limits
+from .retry import Backoff
 from .settings import Settings
+from .vms import VmProvider
 
 
 class SecretUnavailable(RuntimeError):
@@ -35,35 +50,61 @@ def secret_reader(bus: Bus):
     return read
 
 
+def build_executor(settings: Settings, units: UnitsOfWork, read_secret) -> Executor:
+    """The executor with real adapters, as the service runs it (tests build it this way too)."""
+    limits = Limits({"clone": settings.clone_limit_per_node, "deploy": settings.deploy_limit, "dns": settings.dns_limit})
+    backoff = Backoff(settings.retry_backoff_seconds, settings.retry_backoff_max_seconds, settings.transient_deadline_seconds)
+    proxmox = Proxmox(
+        settings.proxmox_host,
+        settings.proxmox_port,
+        settings.proxmox_token_id,
+        settings.proxmox_token_secret,
+        verify_ssl=settings.verify_ssl(),
+        threads=settings.proxmox_threads,
+        poll_interval=settings.proxmox_poll_seconds,
+        task_timeout=settings.proxmox_task_timeout_seconds,
+        backoff=backoff,
+    )
+    vms = VmProvider(
+        proxmox,
+        settings.nodes(),
+        template_node=settings.proxmox_node,
+        template_vmid=settings.proxmox_template_vmid,
+        limits=limits,
+        storage=settings.proxmox_storage,
+        ipconfig=settings.proxmox_ipconfig,
+        shutdown_timeout=settings.proxmox_shutdown_timeout_seconds,
+        boot_timeout=settings.proxmox_task_timeout_seconds,
+    )
+    deployer = NixosDeployer(
+        settings.data_dir / "deployments", command=shlex.split(settings.command()), timeout=settings.deploy_timeout_seconds
+    )
+    dns = PowerDns(settings.dns_api_url, settings.dns_api_key, settings.dns_server_id) if settings.dns_api_url else None
+    actions = Actions(vms, deployer, read_secret, deploy_public_key(settings.data_dir), dns, limits)
+    executor = Executor(
+        units,
+        actions.ensure(),
+        actions.delete(),
+        parallelism=settings.parallelism,
+        attempts=settings.step_attempts,
+        backoff=settings.retry_backoff_seconds,
+        backoff_cap=settings.retry_backoff_max_seconds,
+        deadline=settings.transient_deadline_seconds,
+        command_timeout=settings.command_timeout_seconds,
+        report_interval=settings.progress_interval_seconds,
+        crash=CrashPoints(settings.crash_at, settings.crash_log),
+    )
+    return executor
+
+
 def wiring(settings: Settings):
     async def wire(bus: Bus, units: UnitsOfWork) -> list:
-        proxmox = ProxmoxVMs(
-            settings.proxmox_host,
-            settings.proxmox_port,
-            settings.proxmox_token_id,
-            settings.proxmox_token_secret,
-            node=settings.proxmox_node,
-            template_vmid=settings.proxmox_template_vmid,
-            verify_ssl=settings.verify_ssl(),
-            task_timeout=settings.proxmox_task_timeout_seconds,
-            poll_interval=settings.proxmox_poll_seconds,
-        )
-        deployer = NixosDeployer(
-            settings.data_dir / "deployments",
-            command=shlex.split(settings.deploy_command),
-            timeout=settings.deploy_timeout_seconds,
-        )
-        actions = Actions(proxmox, deployer, secret_reader(bus), deploy_public_key(settings.data_dir))
-        executor = Executor(
-            units,
-            actions.table(),
-            parallelism=settings.parallelism,
-            attempts=settings.step_attempts,
-            backoff=settings.retry_backoff_seconds,
-        )
+        executor = build_executor(settings, units, secret_reader(bus))
         bus.on(PlanCreated, partial(handlers.accept_plan, wake=executor.wake))
-        for created in (BucketCreated, AccountCreated):
+        for created in (BucketCreated, AccountCreated, SshKeyCreated):
             bus.on(created, partial(handlers.record_created, wake=executor.wake))
+        for deleted in (BucketDeleted, AccountDeleted, SshKeyDeleted):
+            bus.on(deleted, partial(handlers.record_deleted, wake=executor.wake))
         for failed in (BucketFailed, AccountFailed):
             bus.on(failed, partial(handlers.record_failed, wake=executor.wake))
         return [executor.run()]

@@ -1,184 +1,224 @@
-"""Walks each running deployment's dependency graph: starts what can start (bounded), records
-every transition before and after its side effect, and resumes whatever was in flight after a
-restart. Buckets and accounts are commands to other services; VMs and NixOS run here."""
+"""Walks each running deployment's dependency graph: starts what can start (a global bound on
+running steps, per-backend bounds inside the actions), persists every transition before and after
+its side effect, and resumes whatever was in flight after a restart. One deployment per operator
+runs at a time; the next one queued starts when it ends."""
 
 import asyncio
+import json
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
-from contracts import Message
-from contracts.commands import AccountRequested, BucketRequested
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
 from runtime import logs
 from runtime.uow import UnitsOfWork
 
 from . import progress
-from .adapters.store import Deployment, Step, Store
+from .actions import Action
+from .adapters.store import Deployment, Step, Store, aware
+from .commands import Refused, asks, command_for
+from .crash import NEVER, CrashPoints
 from .domain.graph import ACTIVE, DONE, FAILED, RUNNING, WAITING, runnable
-from .handlers import spec_hash
+from .domain.plan import REMOTE_KINDS
+from .handlers import fingerprint
+from .retry import is_transient
+from .steps import Outcome, StepContext
 
 log = logs.get("orchestrator")
-
-@dataclass(frozen=True)
-class Work:
-    """What a local step needs to know, read before its side effect runs."""
-
-    deployment: Deployment
-    step: Step
-    inputs: dict[str, dict]
-    """Outputs of the resources it depends on, by resource id."""
-    current: dict | None
-    """What an earlier deployment recorded for this resource, if anything."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    outputs: dict
-    detail: str = "done"
-    events: tuple[Callable[[dict], Message], ...] = ()
-    """Builders of events to publish with the step's completion, given the deployment's envelope."""
-
-
-Action = Callable[[Work], Awaitable[Outcome]]
-"""Does a local step (vm, nixos) idempotently. Errors with `transient = True` are retried."""
+CONFLICTS = (StaleDataError, OperationalError)
+"""A concurrent update of the same row (or a busy database): the work is simply done again."""
 
 
 class Executor:
     def __init__(
         self,
         units: UnitsOfWork,
-        actions: dict[str, Action],
-        parallelism: int = 8,
-        attempts: int = 5,
+        ensure: dict[str, Action],
+        delete: dict[str, Action],
+        parallelism: int = 16,
+        attempts: int = 6,
         backoff: float = 1.0,
+        backoff_cap: float = 10.0,
+        deadline: float = 300.0,
+        command_timeout: float = 3600.0,
+        report_interval: float = 1.0,
+        crash: CrashPoints = NEVER,
     ) -> None:
         self.units = units
-        self.actions = actions
+        self.ensure_actions = ensure
+        self.delete_actions = delete
         self.slots = asyncio.Semaphore(parallelism)
         self.attempts = attempts
         self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.deadline = deadline
+        self.command_timeout = command_timeout
+        self.report_interval = report_interval
+        self.crash = crash
         self.wake_event = asyncio.Event()
+        self.drivers: dict[str, asyncio.Task] = {}
+        self.signals: dict[str, asyncio.Event] = {}
         self.in_flight: dict[tuple[str, str], asyncio.Task] = {}
+        self._typical: tuple[float, dict[str, float]] = (0.0, {})
 
-    def wake(self) -> None:
+    def wake(self, deployment_id: str | None = None) -> None:
+        if deployment_id is not None and deployment_id in self.signals:
+            self.signals[deployment_id].set()
         self.wake_event.set()
 
     async def run(self) -> None:
         while True:
             self.wake_event.clear()
             try:
-                await self.tick()
-            except Exception:  # e.g. a concurrent update of the same row: the next tick retries
-                log.warning("executor tick failed; retrying", exc_info=True)
-                await asyncio.sleep(0.2)
+                await self._admit()
+            except CONFLICTS:
+                log.info("admission met a concurrent update; again", exc_info=True)
+                await asyncio.sleep(0.1)
             try:
                 await asyncio.wait_for(self.wake_event.wait(), timeout=1.0)
             except TimeoutError:
                 pass
 
-    async def tick(self) -> None:
-        launch: list[tuple[str, str]] = []
+    # -- admission: one running deployment per operator ---------------------------------------------------
+
+    async def _admit(self) -> None:
         async with self.units() as uow:
             store = Store(uow.session)
-            await self._start_queued(store, uow)
-            typical = await store.typical_durations()
-            for deployment in await store.deployments_in("running"):
-                uow.traceparent = deployment.traceparent
-                steps = await store.steps(deployment.id)
-                if await self._conclude(deployment, steps, uow):
+            running = await store.deployments_in("running")
+            busy = {d.operator_id for d in running}
+            for deployment in await store.deployments_in("queued"):
+                if deployment.operator_id in busy:
                     continue
-                if any(step.state == FAILED for step in steps):
-                    continue  # let what is running finish, start nothing new
-                for step in self._resumable(steps) + runnable_steps(steps):
-                    if await self._begin(deployment, step, store, uow, typical):
-                        launch.append((deployment.id, step.resource_id))
-            await uow.commit()
-        for key in launch:
-            self.in_flight[key] = asyncio.create_task(self._run_local(*key))
-
-    def _resumable(self, steps: list[Step]) -> list[Step]:
-        """Local steps marked running in the database but not running here: a restart interrupted them."""
-        return [
-            step
-            for step in steps
-            if step.state == RUNNING and (step.deployment_id, step.resource_id) not in self.in_flight
-        ]
-
-    async def _start_queued(self, store: Store, uow) -> None:
-        busy = {d.operator_id for d in await store.deployments_in("running")}
-        for deployment in await store.deployments_in("queued"):
-            if deployment.operator_id in busy:
-                continue
-            busy.add(deployment.operator_id)
-            deployment.state = "running"
-            deployment.started_at = datetime.now(UTC)
-            uow.traceparent = deployment.traceparent
-            uow.publish(progress.started(deployment, await store.steps(deployment.id)))
-            log.info("deployment started", deployment_id=deployment.id)
-
-    async def _begin(self, deployment, step: Step, store: Store, uow, typical) -> bool:
-        """Moves a step forward; True when a local action must run."""
-        resuming = step.state == RUNNING
-        if not resuming:
-            step.started_at = datetime.now(UTC)
-        existing = await store.resource(step.resource_id)
-        if step.kind != "nixos" and existing and existing.spec_hash == spec_hash(step.spec):
-            step.finish(DONE, "unchanged")
-        elif step.kind in ("bucket", "account"):
-            uow.publish(_command(deployment, step))
-            step.state, step.detail = WAITING, f"asked {'storage' if step.kind == 'bucket' else 'identity'}"
-        else:
-            step.state, step.detail = RUNNING, "resuming after a restart" if resuming else "started"
-        uow.publish(progress.progress(deployment, await store.steps(deployment.id), step, typical))
-        return step.state == RUNNING
-
-    async def _run_local(self, deployment_id: str, resource_id: str) -> None:
-        try:
-            async with self.slots:
-                outcome = await self._attempt(deployment_id, resource_id)
-            async with self.units() as uow:
-                store = Store(uow.session)
-                deployment = await store.deployment(deployment_id)
-                step = await store.step(deployment_id, resource_id)
+                busy.add(deployment.operator_id)
+                deployment.state, deployment.started_at = "running", datetime.now(UTC)
                 uow.traceparent = deployment.traceparent
-                if isinstance(outcome, Outcome):
-                    await store.record_resource(
-                        resource_id, deployment.operator_id, step.kind, spec_hash(step.spec), outcome.outputs
-                    )
-                    for event in outcome.events:
-                        uow.publish(event(progress.envelope(deployment)))
-                    step.finish(DONE, outcome.detail)
-                else:
-                    step.finish(FAILED, outcome)
-                typical = await store.typical_durations()
-                uow.publish(progress.progress(deployment, await store.steps(deployment_id), step, typical))
-                await uow.commit()
+                uow.publish(progress.started(deployment, await store.steps(deployment.id)))
+                running.append(deployment)
+                log.info("deployment started", deployment_id=deployment.id)
+            await uow.commit()
+        for deployment in running:
+            if deployment.id not in self.drivers:
+                self.signals[deployment.id] = asyncio.Event()
+                self.drivers[deployment.id] = asyncio.create_task(self._drive(deployment.id), name=f"deployment-{deployment.id}")
+
+    # -- one deployment ------------------------------------------------------------------------------------
+
+    async def _drive(self, deployment_id: str) -> None:
+        signal = self.signals[deployment_id]
+        try:
+            while True:
+                signal.clear()
+                try:
+                    launch, finished = await self._advance(deployment_id)
+                except CONFLICTS:
+                    log.info("a step changed meanwhile; looking again", deployment_id=deployment_id)
+                    await asyncio.sleep(0.05 + random.random() * 0.1)
+                    continue
+                if finished:
+                    return
+                for resource_id in launch:
+                    key = (deployment_id, resource_id)
+                    self.in_flight[key] = asyncio.create_task(self._run_local(*key))
+                try:
+                    await asyncio.wait_for(signal.wait(), timeout=2.0)
+                except TimeoutError:
+                    pass
+        except Exception:
+            log.error("deployment driver failed; it restarts", deployment_id=deployment_id, exc_info=True)
+            await asyncio.sleep(1.0)
         finally:
-            self.in_flight.pop((deployment_id, resource_id), None)
-            self.wake()
+            self.drivers.pop(deployment_id, None)
+            self.signals.pop(deployment_id, None)
+            self.wake_event.set()
 
-    async def _attempt(self, deployment_id: str, resource_id: str) -> Outcome | str:
-        """The step's outcome, or the reason it failed after its attempts."""
-        for attempt in range(1, self.attempts + 1):
-            async with self.units() as uow:
-                store = Store(uow.session)
-                step = await store.step(deployment_id, resource_id)
-                inputs = await store.outputs_of((*step.depends_on, resource_id))
-                current = inputs.pop(resource_id, None)
-                work = Work(await store.deployment(deployment_id), step, inputs, current)
-            try:
-                return await self.actions[step.kind](work)
-            except Exception as exc:
-                transient = getattr(exc, "transient", False)
-                log.warning("step failed", resource_id=resource_id, attempt=attempt, transient=transient, error=str(exc))
-                if not transient or attempt == self.attempts:
-                    return str(exc) or type(exc).__name__
-            await asyncio.sleep(self.backoff * 2 ** (attempt - 1) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+    async def _advance(self, deployment_id: str) -> tuple[list[str], bool]:
+        """Starts what can start; returns the local steps to run and whether the deployment ended."""
+        launch: list[str] = []
+        commanded: list[Step] = []
+        async with self.units() as uow:
+            store = Store(uow.session)
+            deployment = await store.deployment(deployment_id)
+            if deployment is None or deployment.state != "running":
+                return [], True
+            uow.traceparent = deployment.traceparent
+            steps = await store.steps(deployment_id)
+            states = await store.states_of({s.resource_id for s in steps} | {d for s in steps for d in s.depends_on})
+            typical = await self._typical_durations(store)
+            self._time_out_commands(deployment, steps, uow, typical)
+            if self._conclude(deployment, steps, uow):
+                await uow.commit()
+                return [], True
+            launch += [
+                s.resource_id for s in steps if s.state == RUNNING and (deployment_id, s.resource_id) not in self.in_flight
+            ]
+            while not any(s.state == FAILED for s in steps) and (ready := runnable_steps(steps)):
+                for step in ready:  # a step done at once (unchanged) may free others: until none is ready
+                    started = self._begin(deployment, step, states, uow)
+                    if started == RUNNING:
+                        launch.append(step.resource_id)
+                    elif started == WAITING:
+                        commanded.append(step)
+                    uow.publish(progress.progress(deployment, steps, step, typical))
+            if self._conclude(deployment, steps, uow):
+                launch = []
+            for step in commanded:
+                self.crash("before", f"{step.kind}.{'delete' if step.deleting else 'request'}")
+            await uow.commit()
+            for step in commanded:
+                self.crash("after", f"{step.kind}.{'delete' if step.deleting else 'request'}")
+            return launch, deployment.state != "running"
 
-    async def _conclude(self, deployment: Deployment, steps: list[Step], uow) -> bool:
-        if any(step.state in ACTIVE for step in steps):
+    def _begin(self, deployment: Deployment, step: Step, states: dict, uow) -> str:
+        """Moves a pending step forward: done at once, a command sent (waiting), or local work (running)."""
+        step.started_at = datetime.now(UTC)
+        recorded = states.get(step.resource_id)
+        if step.deleting:
+            if step.spec_json in ("{}", "null") and recorded is not None:
+                step.spec_json = recorded.spec_json
+            if step.kind in REMOTE_KINDS:
+                return self._command(deployment, step, recorded, uow)
+            if step.kind in self.delete_actions:
+                step.state, step.detail = RUNNING, "deleting"
+                return RUNNING
+            step.finish(DONE, "nothing to delete")
+            return DONE
+        inputs = {rid: states[rid].outputs for rid in step.depends_on if rid in states}
+        print_ = fingerprint(step.spec, inputs)
+        step.checkpoint_json = json.dumps({**step.checkpoint, "fingerprint": print_})
+        if recorded is not None and recorded.state == "ready" and recorded.spec_hash == print_ and step.action != "replace":
+            step.finish(DONE, "unchanged")
+            return DONE
+        if step.kind in REMOTE_KINDS:
+            return self._command(deployment, step, recorded, uow)
+        if step.kind in self.ensure_actions:
+            existed = recorded is not None and recorded.state == "ready"
+            step.checkpoint_json = json.dumps({**step.checkpoint, "existed": existed})
+            step.state, step.detail = RUNNING, "started"
+            return RUNNING
+        step.finish(FAILED, f"the orchestrator cannot make resources of kind {step.kind!r}")
+        return FAILED
+
+    def _command(self, deployment: Deployment, step: Step, recorded, uow) -> str:
+        try:
+            command = command_for(deployment, step, recorded.outputs if recorded else None)
+        except Refused as refusal:
+            step.finish(FAILED, str(refusal))
+            return FAILED
+        uow.publish(command)
+        step.state, step.detail = WAITING, asks(step)
+        return WAITING
+
+    def _time_out_commands(self, deployment: Deployment, steps: list[Step], uow, typical) -> None:
+        limit = datetime.now(UTC) - timedelta(seconds=self.command_timeout)
+        for step in steps:
+            if step.state == WAITING and step.started_at and aware(step.started_at) < limit:
+                step.finish(FAILED, f"{REMOTE_KINDS[step.kind]} did not answer within {self.command_timeout:.0f}s")
+                uow.publish(progress.progress(deployment, steps, step, typical))
+
+    def _conclude(self, deployment: Deployment, steps: list[Step], uow) -> bool:
+        if deployment.state != "running" or any(step.state in ACTIVE for step in steps):
             return False
         failed = next((step for step in steps if step.state == FAILED), None)
         if failed is None and not all(step.state == DONE for step in steps):
@@ -194,24 +234,117 @@ class Executor:
         log.info("deployment finished", deployment_id=deployment.id, state=deployment.state)
         return True
 
+    # -- a local step ----------------------------------------------------------------------------------------
+
+    async def _run_local(self, deployment_id: str, resource_id: str) -> None:
+        try:
+            async with self.slots:
+                outcome = await self._attempt(deployment_id, resource_id)
+            await self._retrying(lambda: self._finish(deployment_id, resource_id, outcome))
+        except Exception:
+            log.error("step runner failed; the step resumes on the next pass", resource_id=resource_id, exc_info=True)
+            await asyncio.sleep(1.0)
+        finally:
+            self.in_flight.pop((deployment_id, resource_id), None)
+            self.wake(deployment_id)
+
+    async def _attempt(self, deployment_id: str, resource_id: str) -> Outcome | str:
+        """The step's outcome, or why it failed: permanent errors at once, transient ones once the
+        attempts or the deadline are used up."""
+        deadline = time.monotonic() + self.deadline
+        for attempt in range(1, self.attempts + 1):
+            ctx = await self._context(deployment_id, resource_id)
+            actions = self.delete_actions if ctx.step.deleting else self.ensure_actions
+            try:
+                return await actions[ctx.step.kind](ctx)
+            except Exception as exc:
+                transient = is_transient(exc)
+                log.warning("step failed", resource_id=resource_id, attempt=attempt, transient=transient, error=str(exc))
+                if not transient or attempt == self.attempts or time.monotonic() > deadline:
+                    return str(exc) or type(exc).__name__
+            await asyncio.sleep(random.uniform(0, min(self.backoff_cap, self.backoff * 2**attempt)))
+        raise AssertionError("unreachable")
+
+    async def _context(self, deployment_id: str, resource_id: str) -> StepContext:
+        async with self.units() as uow:
+            store = Store(uow.session)
+            deployment = await store.deployment(deployment_id)
+            step = await store.step(deployment_id, resource_id)
+            states = await store.states_of((*step.depends_on, resource_id))
+            mine = states.pop(resource_id, None)
+        return StepContext(
+            deployment=deployment,
+            step=step,
+            inputs={rid: state.outputs for rid, state in states.items()},
+            current=mine.outputs if mine else None,
+            kinds={rid: state.kind for rid, state in states.items()},
+            checkpoint=step.checkpoint,
+            persist=lambda checkpoint, partial: self._retrying(lambda: self._persist(deployment, step, checkpoint, partial)),
+            crash=self.crash,
+            report=lambda line: self._report(deployment_id, resource_id, line),
+            report_interval=self.report_interval,
+        )
+
+    async def _persist(self, deployment: Deployment, step: Step, checkpoint: dict, partial: dict | None) -> None:
+        async with self.units() as uow:
+            store = Store(uow.session)
+            stored = await store.step(step.deployment_id, step.resource_id)
+            stored.checkpoint_json = json.dumps(checkpoint, sort_keys=True)
+            if partial is not None:
+                existing = await store.resource(step.resource_id)
+                merged = {**(existing.outputs if existing else {}), **partial}
+                await store.record_resource(stored, deployment.operator_id, "", merged, state="partial")
+            await uow.commit()
+
+    async def _report(self, deployment_id: str, resource_id: str, line: str) -> None:
+        async with self.units() as uow:
+            store = Store(uow.session)
+            deployment = await store.deployment(deployment_id)
+            uow.traceparent = deployment.traceparent
+            steps = await store.steps(deployment_id)
+            step = next(s for s in steps if s.resource_id == resource_id)
+            uow.publish(progress.progress(deployment, steps, step, await self._typical_durations(store), detail=line[:500]))
+            await uow.commit()
+
+    async def _finish(self, deployment_id: str, resource_id: str, outcome: Outcome | str) -> None:
+        async with self.units() as uow:
+            store = Store(uow.session)
+            deployment = await store.deployment(deployment_id)
+            step = await store.step(deployment_id, resource_id)
+            if step.state != RUNNING:
+                return
+            uow.traceparent = deployment.traceparent
+            if isinstance(outcome, Outcome):
+                if step.deleting:
+                    await store.forget_resource(resource_id)
+                else:
+                    await store.record_resource(step, deployment.operator_id, step.checkpoint.get("fingerprint", ""), outcome.outputs)
+                for event in outcome.events:
+                    uow.publish(event(progress.envelope(deployment)))
+                step.finish(DONE, outcome.detail)
+            else:
+                step.finish(FAILED, outcome)
+            steps = await store.steps(deployment_id)
+            uow.publish(progress.progress(deployment, steps, step, await self._typical_durations(store)))
+            await uow.commit()
+
+    async def _retrying(self, work, tries: int = 8):
+        for attempt in range(tries):
+            try:
+                return await work()
+            except CONFLICTS:
+                if attempt == tries - 1:
+                    raise
+                await asyncio.sleep(0.02 * 2**attempt * (0.5 + random.random()))
+
+    async def _typical_durations(self, store: Store) -> dict[str, float]:
+        measured_at, typical = self._typical
+        if time.monotonic() - measured_at > 5.0:
+            typical = await store.typical_durations()
+            self._typical = (time.monotonic(), typical)
+        return typical
+
 
 def runnable_steps(steps: list[Step]) -> list[Step]:
     ready = {view.id for view in runnable(progress.views(steps))}
     return [step for step in steps if step.resource_id in ready]
-
-
-def _command(deployment: Deployment, step: Step):
-    spec = step.spec
-    common = {**progress.envelope(deployment), "deployment_id": deployment.id, "resource_id": step.resource_id}
-    if step.kind == "bucket":
-        return BucketRequested(
-            **common, bucket=spec["name"], quota_bytes=spec.get("quota_bytes"), quota_objects=spec.get("quota_objects")
-        )
-    return AccountRequested(
-        **common,
-        service=step.service,
-        username=spec["username"],
-        email=spec["email"],
-        display_name=spec["display_name"],
-    )
-

@@ -1,12 +1,24 @@
 """What the orchestrator does when a message arrives. Long work happens in the executor; these
-only record facts and queue the next step."""
+only record facts and wake the deployment they concern."""
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 
-from contracts.events import AccountCreated, AccountFailed, BucketCreated, BucketFailed, PlanCreated
+from contracts.events import (
+    AccountCreated,
+    AccountDeleted,
+    AccountFailed,
+    BucketCreated,
+    BucketDeleted,
+    BucketFailed,
+    DeploymentCancelled,
+    PlanCreated,
+    SshKeyCreated,
+    SshKeyDeleted,
+)
 from contracts.resources import Resource
 from runtime import logs
 from runtime.uow import UnitOfWork
@@ -14,81 +26,130 @@ from runtime.uow import UnitOfWork
 from . import progress
 from .adapters.store import Deployment, Step, Store
 from .domain.graph import DONE, FAILED, PENDING, WAITING
+from .domain.plan import planned_steps
 
 PRODUCER = "orchestrator"
 log = logs.get(PRODUCER)
 _resource = TypeAdapter(Resource)
 
 
-def spec_hash(spec: dict) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+def fingerprint(spec: dict | None, inputs: dict[str, dict] | None = None) -> str:
+    """Of a spec and the outputs it is made from: equal fingerprints, nothing to do."""
+    document = {"spec": spec, "inputs": inputs or {}}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 async def accept_plan(event: PlanCreated, uow: UnitOfWork, wake) -> None:
-    """Queue the plan as a deployment; the executor starts it when the operator has none running."""
+    """Queue the plan as a deployment; it starts when the operator has none running. A queued
+    deployment that this newer plan supersedes is cancelled, and so is a plan older than one seen."""
     store = Store(uow.session)
     if await store.deployment(event.deployment_id) is not None:
         return
-    uow.session.add(
-        Deployment(
-            id=event.deployment_id,
-            operator_id=event.operator_id,
-            revision=event.revision,
-            domain=event.domain,
-            state="queued",
-            plan_event_id=str(event.event_id),
-            traceparent=uow.traceparent,
-        )
+    latest = await store.latest_deployment(event.operator_id)
+    deployment = Deployment(
+        id=event.deployment_id,
+        operator_id=event.operator_id,
+        revision=event.revision,
+        domain=event.domain,
+        state="queued",
+        plan_event_id=str(event.event_id),
+        traceparent=uow.traceparent,
     )
-    for position, resource in enumerate(event.resources):
+    uow.session.add(deployment)
+    if latest is not None and latest.revision > event.revision:
+        _cancel(deployment, f"superseded by revision {latest.revision}, which arrived first", uow, str(event.event_id))
+        return
+    for queued in await store.deployments_in("queued", operator_id=event.operator_id):
+        if queued.id == deployment.id:
+            continue
+        _cancel(queued, f"superseded by revision {event.revision} before it started", uow, str(event.event_id))
+    resources = [_resource.dump_python(r, mode="json") for r in event.resources]
+    for position, planned in enumerate(planned_steps(resources, event.changes)):
         uow.session.add(
             Step(
                 deployment_id=event.deployment_id,
-                resource_id=resource.id,
+                resource_id=planned.resource_id,
                 position=position,
-                kind=resource.kind,
-                service=resource.service,
-                spec_json=json.dumps(_resource.dump_python(resource, mode="json")["spec"], sort_keys=True),
-                depends_on_json=json.dumps(list(resource.depends_on)),
+                kind=planned.kind,
+                service=planned.service,
+                action=planned.action,
+                data=planned.data,
+                spec_json=json.dumps(planned.spec or {}, sort_keys=True),
+                depends_on_json=json.dumps(list(planned.depends_on)),
                 state=PENDING,
+                checkpoint_json="{}",
             )
         )
     uow.after_commit(wake)
-    log.info("deployment queued", deployment_id=event.deployment_id, steps=len(event.resources))
+    log.info("deployment queued", deployment_id=event.deployment_id, resources=len(event.resources))
 
 
-async def record_created(event: BucketCreated | AccountCreated, uow: UnitOfWork, wake) -> None:
-    """A bucket or account another service made: remember it, finish its step."""
+def _cancel(deployment: Deployment, reason: str, uow: UnitOfWork, causation_id: str) -> None:
+    deployment.state, deployment.reason, deployment.finished_at = "cancelled", reason, datetime.now(UTC)
+    uow.publish(
+        DeploymentCancelled(
+            **progress.envelope(deployment, causation_id),
+            deployment_id=deployment.id,
+            revision=deployment.revision,
+            reason=reason,
+        )
+    )
+    log.info("deployment cancelled", deployment_id=deployment.id, reason=reason)
+
+
+async def record_created(event: BucketCreated | AccountCreated | SshKeyCreated, uow: UnitOfWork, wake) -> None:
+    """Something another service made on our command: remember it, finish its step."""
     store = Store(uow.session)
-    step = await store.step(event.deployment_id, event.resource_id)
-    if step is None or step.state != WAITING:
-        log.warning("result for a step that is not waiting", resource_id=event.resource_id)
+    step = await _waiting_step(store, event)
+    if step is None:
         return
     outputs = event.model_dump(mode="json", include=_OUTPUTS[type(event)])
-    await store.record_resource(step.resource_id, event.operator_id, step.kind, spec_hash(step.spec), outputs)
+    await store.record_resource(step, event.operator_id, step.checkpoint.get("fingerprint", ""), outputs)
     step.finish(DONE, "ready")
     await _tell_progress(store, uow, event, step)
-    uow.after_commit(wake)
+    uow.after_commit(lambda: wake(event.deployment_id))
+
+
+async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, uow: UnitOfWork, wake) -> None:
+    store = Store(uow.session)
+    step = await _waiting_step(store, event)
+    if step is None:
+        return
+    await store.forget_resource(step.resource_id)
+    detail = "deleted"
+    if isinstance(event, BucketDeleted):
+        detail = "access revoked, data kept" if event.data_kept else f"deleted with its {event.objects_removed} objects"
+    step.finish(DONE, detail)
+    await _tell_progress(store, uow, event, step)
+    uow.after_commit(lambda: wake(event.deployment_id))
 
 
 async def record_failed(event: BucketFailed | AccountFailed, uow: UnitOfWork, wake) -> None:
     store = Store(uow.session)
-    step = await store.step(event.deployment_id, event.resource_id)
-    if step is None or step.state != WAITING:
+    step = await _waiting_step(store, event)
+    if step is None:
         return
     step.finish(FAILED, event.reason)
     await _tell_progress(store, uow, event, step)
-    uow.after_commit(wake)
+    uow.after_commit(lambda: wake(event.deployment_id))
+
+
+async def _waiting_step(store: Store, event) -> Step | None:
+    step = await store.step(event.deployment_id, event.resource_id)
+    if step is None or step.state != WAITING:
+        log.warning("result for a step that is not waiting", resource_id=event.resource_id, message_type=event.type)
+        return None
+    return step
 
 
 async def _tell_progress(store: Store, uow: UnitOfWork, cause, step: Step) -> None:
     deployment = await store.deployment(cause.deployment_id)
     steps = await store.steps(cause.deployment_id)
-    typical = await store.typical_durations()
-    uow.publish(progress.progress(deployment, steps, step, typical, causation_id=str(cause.event_id)))
+    uow.publish(progress.progress(deployment, steps, step, await store.typical_durations(), causation_id=str(cause.event_id)))
 
 
 _OUTPUTS = {
     BucketCreated: {"bucket", "endpoint", "region", "access_key_id", "secret_ref"},
-    AccountCreated: {"username", "secret_ref"},
+    AccountCreated: {"service", "username", "secret_ref"},
+    SshKeyCreated: {"public_key", "secret_ref"},
 }

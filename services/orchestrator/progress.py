@@ -9,10 +9,12 @@ from contracts.events import (
     DeploymentSucceeded,
 )
 
-from .adapters.store import Deployment, Step
+from .adapters.store import Deployment, Step, aware, timing_key
 from .domain.graph import ACTIVE, DONE, StepView, remaining_seconds
 
 PRODUCER = "orchestrator"
+FIRST_GUESS = {"vm": 60.0, "vm-delete": 30.0, "nixos": 120.0, "dns": 1.0, "dns-delete": 1.0, "nixos-delete": 0.1}
+"""Seconds a kind of step takes before any was measured (commands to other services: 2 s)."""
 
 
 def envelope(deployment: Deployment, causation_id: str | None = None) -> dict:
@@ -29,7 +31,7 @@ def views(steps: list[Step]) -> list[StepView]:
     return [
         StepView(
             id=step.resource_id,
-            kind=step.kind,
+            kind=timing_key(step.kind, step.action),
             state=step.state,
             depends_on=step.depends_on,
             elapsed=(now - _aware(step.started_at)).total_seconds() if step.started_at and step.state in ACTIVE else 0.0,
@@ -39,7 +41,12 @@ def views(steps: list[Step]) -> list[StepView]:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware(moment)
+
+
+def estimate(steps: list[Step], typical: dict[str, float]) -> float | None:
+    guesses = {timing_key(s.kind, s.action): FIRST_GUESS.get(timing_key(s.kind, s.action), 2.0) for s in steps}
+    return remaining_seconds(views(steps), guesses | typical)
 
 
 def started(deployment: Deployment, steps: list[Step]) -> DeploymentStarted:
@@ -47,7 +54,12 @@ def started(deployment: Deployment, steps: list[Step]) -> DeploymentStarted:
 
 
 def progress(
-    deployment: Deployment, steps: list[Step], step: Step, typical: dict[str, float], causation_id: str | None = None
+    deployment: Deployment,
+    steps: list[Step],
+    step: Step,
+    typical: dict[str, float],
+    causation_id: str | None = None,
+    detail: str | None = None,
 ) -> DeploymentProgress:
     return DeploymentProgress(
         **envelope(deployment, causation_id),
@@ -57,8 +69,8 @@ def progress(
         state=step.state if step.state != "waiting" else "running",
         done=sum(1 for s in steps if s.state == DONE),
         total=len(steps),
-        eta_seconds=remaining_seconds(views(steps), typical),
-        detail=step.detail,
+        eta_seconds=estimate(steps, typical),
+        detail=step.detail if detail is None else detail,
     )
 
 

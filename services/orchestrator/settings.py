@@ -1,6 +1,18 @@
+from pathlib import Path
+
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from runtime.settings import ServiceSettings
+
+DEPLOY_COMMANDS = {
+    "nixos-rebuild": "nixos-rebuild switch --flake {flake}#{vm} --target-host root@{address}",
+    "nixops4": "nixops4 apply --show-trace {vm}",
+}
+"""Deploy command presets; {flake}, {vm}, {address}, {known_hosts} and {identity} are filled in."""
+
+
+DEVELOPMENT_TOKEN = "development-proxmox-token"
 
 
 class Settings(ServiceSettings):
@@ -10,22 +22,68 @@ class Settings(ServiceSettings):
     proxmox_host: str = "127.0.0.1"
     proxmox_port: int = 8006
     proxmox_token_id: str = "root@pam!fedi"
-    proxmox_token_secret: str = "development-proxmox-token"
+    proxmox_token_secret: str = DEVELOPMENT_TOKEN
     proxmox_verify_ssl: str = "true"
     """'true', 'false', or the path of a CA/certificate file to trust."""
     proxmox_node: str = "pve1"
+    """The node holding the template (and the only node unless proxmox_nodes says more)."""
+    proxmox_nodes: str = ""
+    """Comma-separated nodes VMs are placed on (the least busy one is chosen); empty: proxmox_node."""
     proxmox_template_vmid: int = 9000
+    proxmox_storage: str = ""
+    """Target storage of full clones; empty: the template's."""
+    proxmox_ipconfig: str = "ip=dhcp"
+    """cloud-init ipconfig0 of every VM."""
     proxmox_task_timeout_seconds: float = 600.0
     proxmox_poll_seconds: float = 0.5
+    proxmox_shutdown_timeout_seconds: float = 60.0
+    """How long a VM may take to shut down cleanly before it is stopped."""
+    proxmox_threads: int = 32
 
-    deploy_command: str = "nixos-rebuild switch --flake {flake}#{vm} --target-host root@{address}"
-    """The NixOS deploy command; {flake}, {vm} and {address} are filled in. Split on spaces."""
+    dns_api_url: str = ""
+    """PowerDNS Authoritative HTTP API, e.g. http://127.0.0.1:8081; empty: DNS records are not published."""
+    dns_api_key: str = ""
+    dns_server_id: str = "localhost"
+
+    deploy_tool: str = "nixos-rebuild"
+    deploy_command: str = ""
+    """The NixOS deploy command (split on spaces); empty: the preset of deploy_tool."""
     deploy_timeout_seconds: float = 1800.0
 
-    parallelism: int = 8
-    step_attempts: int = 5
+    parallelism: int = 16
+    """Steps running at once, over all deployments."""
+    clone_limit_per_node: int = 2
+    deploy_limit: int = 8
+    dns_limit: int = 8
+    step_attempts: int = 6
     retry_backoff_seconds: float = 1.0
+    retry_backoff_max_seconds: float = 10.0
+    transient_deadline_seconds: float = 300.0
+    """How long a step keeps retrying transient backend errors before it fails."""
+    command_timeout_seconds: float = 3600.0
+    """How long a step waits for storage or identity to answer a command."""
+    progress_interval_seconds: float = 1.0
+    """At most one output line of a running deploy per step is reported this often."""
+
+    crash_at: str = ""
+    """Test aid: comma-separated points (`before:vm.clone`, `after:nixos.deploy`, ...) where the
+    process exits at once, each once; the ones already taken are kept in crash_log."""
+    crash_log: Path | None = None
+
+    @model_validator(mode="after")
+    def _refuse_development_credentials_in_production(self):
+        if self.environment == "production" and self.proxmox_token_secret == DEVELOPMENT_TOKEN:
+            raise ValueError("set FEDI_ORCHESTRATOR_PROXMOX_TOKEN_SECRET: the development token is refused in production")
+        if self.dns_api_url and not self.dns_api_key:
+            raise ValueError("FEDI_ORCHESTRATOR_DNS_API_URL is set without FEDI_ORCHESTRATOR_DNS_API_KEY")
+        return self
 
     def verify_ssl(self) -> bool | str:
         lowered = self.proxmox_verify_ssl.lower()
         return {"true": True, "false": False}.get(lowered, self.proxmox_verify_ssl)
+
+    def nodes(self) -> list[str]:
+        return [n.strip() for n in self.proxmox_nodes.split(",") if n.strip()] or [self.proxmox_node]
+
+    def command(self) -> str:
+        return self.deploy_command or DEPLOY_COMMANDS[self.deploy_tool]

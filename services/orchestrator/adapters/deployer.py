@@ -53,6 +53,10 @@ class DeployRequest:
     address: str
     vm_config: Mapping[str, Any]
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    host_key: str | None = None
+    """The VM's SSH host key learned at provisioning: pinned in the deployment's known_hosts."""
+    ssh_private_key: str | None = field(default=None, repr=False)
+    """The deploy key to log in with (written 0600); None: ssh's own configuration decides."""
 
     def __post_init__(self) -> None:
         if not _VM_NAME.fullmatch(self.vm_name):
@@ -88,7 +92,8 @@ class NixosDeployer:
     """Deploys NixOS onto a VM from its per-VM JSON.
 
     Each deploy rewrites `work_dir/<vm>/` (`flake.nix`, a copy of `nix/`, `vms/<vm>.json`,
-    `secrets/<vm>/<name>`) and runs `command` with `{flake}`, `{vm}` and `{address}` filled in,
+    `secrets/<vm>/<name>`, `known_hosts`, `ssh/id`) and runs `command` with `{flake}`, `{vm}`,
+    `{address}`, `{known_hosts}` and `{identity}` filled in and `NIX_SSHOPTS` pinning the host key,
     streaming every output line to `on_output`. Deploys of one VM run one at a time.
     """
 
@@ -115,11 +120,12 @@ class NixosDeployer:
             for name, value in req.secrets.items():
                 if value and json.dumps(value)[1:-1] in config_text:
                     raise DeployFailed(req.vm_name, f"vm_config contains the value of secret {name!r}; refer to it by a ...File path")
-            redact = _redactor(req.secrets.values())
+            redact = _redactor([*req.secrets.values(), req.ssh_private_key or ""])
             root, config_hash = await asyncio.to_thread(self._write_deployment, req)
-            argv = [_fill(part, flake=str(root), vm=req.vm_name, address=req.address) for part in self.command]
+            paths = {"known_hosts": str(root / "known_hosts"), "identity": str(root / "ssh" / "id")}
+            argv = [_fill(part, flake=str(root), vm=req.vm_name, address=req.address, **paths) for part in self.command]
             log.info("nixos.deploy.started", vm=req.vm_name, address=req.address, command=argv[0])
-            tail = await self._run(req.vm_name, argv, redact, on_output)
+            tail = await self._run(req.vm_name, argv, redact, on_output, _ssh_env(req, paths))
         log.info("nixos.deploy.succeeded", vm=req.vm_name, generation_hash=config_hash)
         return DeployResult(vm=req.vm_name, generation_hash=config_hash, log_tail=tuple(tail))
 
@@ -139,15 +145,23 @@ class NixosDeployer:
         os.chmod(secrets.parent, 0o700)
         for name, value in req.secrets.items():
             _write_private(secrets / name, value)
+        known_hosts = f"{req.address} {' '.join(req.host_key.split()[:2])}\n" if req.host_key else ""
+        (root / "known_hosts").write_text(known_hosts)
+        (root / "ssh").mkdir(mode=0o700, exist_ok=True)
+        if req.ssh_private_key:
+            _write_private(root / "ssh" / "id", req.ssh_private_key.rstrip("\n") + "\n")
         return root, hashlib.sha256(document.encode()).hexdigest()
 
-    async def _run(self, vm: str, argv: list[str], redact: Callable[[str], str], on_output: OutputCallback | None) -> list[str]:
+    async def _run(
+        self, vm: str, argv: list[str], redact: Callable[[str], str], on_output: OutputCallback | None, env: dict | None = None
+    ) -> list[str]:
         tail: deque[str] = deque(maxlen=self.tail_lines)
         errors: deque[str] = deque(maxlen=self.tail_lines)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=1 << 20,
+                env=os.environ | (env or {}),
             )
         except OSError as e:
             raise DeployFailed(vm, f"cannot run {argv[0]!r}: {e.strerror}") from None
@@ -177,6 +191,16 @@ class NixosDeployer:
             log.warning("nixos.deploy.failed", vm=vm, reason=reason)
             raise DeployFailed(vm, reason, tail)
         return list(tail)
+
+
+def _ssh_env(req: DeployRequest, paths: dict[str, str]) -> dict[str, str]:
+    """ssh options for nixos-rebuild / nixops4: the pinned host key only (or trust on first use when
+    the key could not be learned), and the deploy key when one is given."""
+    options = [f"-o UserKnownHostsFile={paths['known_hosts']}", "-o GlobalKnownHostsFile=/dev/null"]
+    options.append("-o StrictHostKeyChecking=yes" if req.host_key else "-o StrictHostKeyChecking=accept-new")
+    if req.ssh_private_key:
+        options += [f"-i {paths['identity']}", "-o IdentitiesOnly=yes"]
+    return {"NIX_SSHOPTS": " ".join(options)}
 
 
 def _fill(part: str, **values: str) -> str:

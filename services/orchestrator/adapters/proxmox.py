@@ -1,191 +1,221 @@
-"""Proxmox VE through proxmoxer: find-or-clone a VM from the NixOS template, size it, start it,
-and read its address from the guest agent. Every call is safe to repeat: a VM is found by its
-deterministic name before anything is cloned, so a retried step never makes a second VM."""
+"""Proxmox VE through proxmoxer, as awaitable calls in Proxmox's own terms. Each call runs in a
+thread of its own pool; transient failures (500 lock timeouts, 596, connection resets) of calls
+that are safe to repeat are retried with backoff and jitter within a deadline. A clone is never
+repeated here: the VM provider looks up what exists before it clones again."""
 
+import asyncio
+import re
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
+from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError, Timeout
 from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import Timeout
 
-from contracts.resources import VmSpec
+from ..retry import Backoff
+
+HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
+PERMANENT_500 = (
+    "does not exist",
+    "not supported",
+    "validation error",
+    "no such",
+    "protection mode",
+    "not allowed",
+    "permission",
+    "No QEMU guest agent configured",
+    "is a template",
+    "can't start a vm if it's a template",
+    "not implemented",
+)
+TRANSIENT_TASK = ("got timeout", "is locked", "already exists", "try again", "timed out", "temporarily")
 
 
 class ProxmoxError(RuntimeError):
-    def __init__(self, message: str, transient: bool) -> None:
+    def __init__(self, message: str, transient: bool, status: int | None = None) -> None:
         super().__init__(message)
         self.transient = transient
+        self.status = status
 
 
-TRANSIENT_MARKERS = ("got timeout", "is locked", "already exists", "Connection timed out", "try again")
-
-
-def _error(exc: Exception, doing: str) -> ProxmoxError:
+def classify(exc: Exception, doing: str) -> ProxmoxError:
+    if isinstance(exc, ProxmoxError):
+        return exc
     if isinstance(exc, ResourceException):
-        message = f"{doing}: {exc.status_code} {exc.content}".strip()
-        transient = exc.status_code >= 500 or any(marker in str(exc.content) for marker in TRANSIENT_MARKERS)
-        return ProxmoxError(message, transient=transient)
-    if isinstance(exc, RequestsConnectionError | Timeout):
+        content = str(exc.content).strip()
+        status = exc.status_code
+        if status >= 500 and status != 501:
+            transient = status != 500 or not any(marker.lower() in content.lower() for marker in PERMANENT_500)
+        else:
+            transient = False
+        return ProxmoxError(f"{doing}: {status} {content}", transient=transient, status=status)
+    if isinstance(exc, RequestsConnectionError | Timeout | ChunkedEncodingError | ConnectionError):
         return ProxmoxError(f"{doing}: Proxmox unreachable ({exc.__class__.__name__})", transient=True)
     return ProxmoxError(f"{doing}: {exc}", transient=False)
 
 
 @dataclass(frozen=True)
-class VmFacts:
+class VmSummary:
     node: str
     vmid: int
-    address: str
+    name: str
+    tags: frozenset[str]
+    status: str
+    lock: str | None
 
 
-class ProxmoxVMs:
+class Proxmox:
     def __init__(
         self,
         host: str,
         port: int,
         token_id: str,
         token_secret: str,
-        node: str,
-        template_vmid: int,
         verify_ssl: bool | str = True,
+        threads: int = 32,
+        poll_interval: float = 0.5,
         task_timeout: float = 600.0,
-        poll_interval: float = 0.2,
+        backoff: Backoff = Backoff(),
     ) -> None:
         user, token_name = token_id.split("!", 1)
         self.api = ProxmoxAPI(
             host, port=port, user=user, token_name=token_name, token_value=token_secret, verify_ssl=verify_ssl, timeout=30
         )
-        self.node = node
-        self.template_vmid = template_vmid
-        self.task_timeout = task_timeout
+        self.api._store["session"].mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=threads))
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxmox")
         self.poll_interval = poll_interval
+        self.task_timeout = task_timeout
+        self.backoff = backoff
 
-    def ensure_vm(self, spec: VmSpec, ssh_public_key: str) -> VmFacts:
-        vmid = self._find(spec.name) or self._clone(spec.name)
-        self._wait_unlocked(vmid)
-        self._configure(vmid, spec, ssh_public_key)
-        self._grow_disk(vmid, spec.disk_gib)
-        self._start(vmid)
-        return VmFacts(node=self.node, vmid=vmid, address=self._address(vmid))
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
-    # -- steps ---------------------------------------------------------------------------------
-
-    def _call(self, doing: str, fn, *args, **kwargs):
+    async def once(self, doing: str, fn, *args, **kwargs):
+        """One call, its errors classified; never repeated."""
+        loop = asyncio.get_running_loop()
         try:
-            return fn(*args, **kwargs)
+            return await loop.run_in_executor(self.pool, lambda: fn(*args, **kwargs))
         except Exception as exc:
-            raise _error(exc, doing) from None
+            raise classify(exc, doing) from None
 
-    def _qemu(self, vmid: int):
-        return self.api.nodes(self.node).qemu(vmid)
+    async def call(self, doing: str, fn, *args, **kwargs):
+        """A call that is safe to repeat, retried while it fails transiently."""
+        return await self.backoff.run(lambda: self.once(doing, fn, *args, **kwargs))
 
-    def _find(self, name: str) -> int | None:
-        vms = self._call("listing VMs", self.api.cluster.resources.get, type="vm")
-        matches = sorted(int(vm["vmid"]) for vm in vms if vm.get("name") == name and not vm.get("template"))
-        return matches[0] if matches else None
+    def qemu(self, node: str, vmid: int):
+        return self.api.nodes(node).qemu(vmid)
 
-    def _clone(self, name: str) -> int:
-        for _ in range(5):
-            vmid = int(self._call("reserving a VM id", self.api.cluster.nextid.get))
-            try:
-                upid = self._call(
-                    f"cloning VM {vmid}",
-                    self._qemu(self.template_vmid).clone.post,
-                    newid=vmid,
-                    name=name,
-                    full=1,
-                )
-                self._wait_task(upid, f"cloning VM {vmid}")
-                return vmid
-            except ProxmoxError as exc:
-                if "already exists" not in str(exc):
-                    raise
-                found = self._find(name)  # someone (maybe our earlier attempt) made it meanwhile
-                if found is not None:
-                    return found
-        raise ProxmoxError(f"could not find a free VM id for {name} after 5 attempts", transient=True)
+    # -- reads ---------------------------------------------------------------------------------
 
-    def _wait_unlocked(self, vmid: int) -> None:
-        deadline = time.monotonic() + self.task_timeout
-        while self._call(f"reading VM {vmid}", self._qemu(vmid).config.get).get("lock"):
-            if time.monotonic() > deadline:
-                raise ProxmoxError(f"VM {vmid} stayed locked for {self.task_timeout:.0f}s", transient=True)
-            time.sleep(self.poll_interval)
+    async def vms(self) -> list[VmSummary]:
+        found = await self.call("listing VMs", self.api.cluster.resources.get, type="vm")
+        return [
+            VmSummary(
+                node=vm["node"],
+                vmid=int(vm["vmid"]),
+                name=vm.get("name", ""),
+                tags=frozenset(t for t in re.split(r"[;,\s]+", vm.get("tags", "")) if t),
+                status=vm.get("status", ""),
+                lock=vm.get("lock"),
+            )
+            for vm in found
+            if not vm.get("template")
+        ]
 
-    def _configure(self, vmid: int, spec: VmSpec, ssh_public_key: str) -> None:
-        upid = self._call(
-            f"configuring VM {vmid}",
-            self._qemu(vmid).config.post,
-            cores=spec.cores,
-            memory=spec.memory_mib,
-            tags=";".join(spec.tags),
-            agent="1",
-            ciuser="root",
-            ipconfig0="ip=dhcp",
-            sshkeys=urllib.parse.quote(ssh_public_key.strip(), safe=""),
-        )
-        self._wait_task(upid, f"configuring VM {vmid}")
+    async def config(self, node: str, vmid: int) -> dict:
+        return await self.call(f"reading VM {vmid}", self.qemu(node, vmid).config.get)
 
-    def _grow_disk(self, vmid: int, disk_gib: int) -> None:
-        config = self._call(f"reading VM {vmid}", self._qemu(vmid).config.get)
-        current = _size_gib(config.get("scsi0", ""))
-        if current is not None and current >= disk_gib:
+    async def status(self, node: str, vmid: int) -> str:
+        return (await self.call(f"reading VM {vmid} status", self.qemu(node, vmid).status.current.get)).get("status", "")
+
+    async def nextid(self, candidate: int | None = None) -> int | None:
+        """The next free id, or whether `candidate` is free (None when taken)."""
+        if candidate is None:
+            return int(await self.call("reserving a VM id", self.api.cluster.nextid.get))
+        try:
+            return int(await self.call("checking a VM id", self.api.cluster.nextid.get, vmid=candidate))
+        except ProxmoxError as exc:
+            if exc.status == 400:
+                return None
+            raise
+
+    async def interfaces(self, node: str, vmid: int) -> list[dict]:
+        result = await self.once(f"reading VM {vmid} address", self.qemu(node, vmid).agent("network-get-interfaces").get)
+        return result.get("result", [])
+
+    async def host_key(self, node: str, vmid: int) -> str:
+        result = await self.once(f"reading VM {vmid} host key", self.qemu(node, vmid).agent("file-read").get, file=HOST_KEY_PATH)
+        return result.get("content", "").strip()
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    async def wait(self, node: str, upid: str | None, doing: str, timeout: float | None = None) -> None:
+        """Until the task ends: OK and WARNINGS are success, anything else a ProxmoxError."""
+        if not upid:
             return
-        upid = self._call(f"resizing VM {vmid}", self._qemu(vmid).resize.put, disk="scsi0", size=f"{disk_gib}G")
-        if upid:
-            self._wait_task(upid, f"resizing VM {vmid}")
-
-    def _start(self, vmid: int) -> None:
-        status = self._call(f"reading VM {vmid} status", self._qemu(vmid).status.current.get)
-        if status.get("status") != "running":
-            upid = self._call(f"starting VM {vmid}", self._qemu(vmid).status.start.post)
-            self._wait_task(upid, f"starting VM {vmid}")
-
-    def _address(self, vmid: int) -> str:
-        deadline = time.monotonic() + self.task_timeout
+        deadline = time.monotonic() + (timeout or self.task_timeout)
         while True:
-            try:
-                result = self._qemu(vmid).agent("network-get-interfaces").get()
-            except ResourceException as exc:
-                if time.monotonic() > deadline:
-                    raise _error(exc, f"reading VM {vmid} address from the guest agent") from None
-                time.sleep(self.poll_interval)
-                continue
-            address = _first_ipv4(result.get("result", []))
-            if address:
-                return address
-            time.sleep(self.poll_interval)
-
-    def _wait_task(self, upid: str, doing: str) -> None:
-        deadline = time.monotonic() + self.task_timeout
-        while True:
-            status = self._call(doing, self.api.nodes(self.node).tasks(upid).status.get)
+            status = await self.call(doing, self.api.nodes(node).tasks(upid).status.get)
             if status.get("status") == "stopped":
                 exit_status = status.get("exitstatus", "")
                 if exit_status == "OK" or exit_status.startswith("WARNINGS"):
                     return
-                raise ProxmoxError(f"{doing}: task failed: {exit_status}", transient=_is_transient(exit_status))
+                transient = any(marker in exit_status for marker in TRANSIENT_TASK)
+                raise ProxmoxError(f"{doing}: task failed: {exit_status}", transient=transient)
             if time.monotonic() > deadline:
-                raise ProxmoxError(f"{doing}: task still running after {self.task_timeout:.0f}s", transient=True)
-            time.sleep(self.poll_interval)
+                raise TaskTimeout(f"{doing}: task still running after {timeout or self.task_timeout:.0f}s")
+            await asyncio.sleep(self.poll_interval)
+
+    async def clone(self, node: str, template: int, newid: int, name: str, target: str, description: str, storage: str = "") -> str:
+        params = dict(newid=newid, name=name, full=1, description=description)
+        if target != node:
+            params["target"] = target
+        if storage:
+            params["storage"] = storage
+        return await self.once(f"cloning VM {newid}", self.qemu(node, template).clone.post, **params)
+
+    async def configure(self, node: str, vmid: int, values: dict) -> None:
+        upid = await self.call(f"configuring VM {vmid}", self.qemu(node, vmid).config.post, **values)
+        await self.wait(node, upid, f"configuring VM {vmid}")
+
+    async def resize(self, node: str, vmid: int, disk: str, size: str) -> None:
+        upid = await self.call(f"resizing VM {vmid}", self.qemu(node, vmid).resize.put, disk=disk, size=size)
+        await self.wait(node, upid, f"resizing VM {vmid}")
+
+    async def power(self, node: str, vmid: int, action: str, wait_for: float | None = None, **params) -> None:
+        doing = f"{action} of VM {vmid}"
+        upid = await self.call(doing, getattr(self.qemu(node, vmid).status, action).post, **params)
+        await self.wait(node, upid, doing, wait_for)
+
+    async def destroy(self, node: str, vmid: int) -> None:
+        doing = f"destroying VM {vmid}"
+        upid = await self.call(doing, self.qemu(node, vmid).delete, purge=1, **{"destroy-unreferenced-disks": 1})
+        await self.wait(node, upid, doing)
 
 
-def _is_transient(text: str) -> bool:
-    return any(marker in text for marker in TRANSIENT_MARKERS)
+class TaskTimeout(ProxmoxError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
 
 
-def _size_gib(disk: str) -> float | None:
-    for part in disk.split(","):
+def quote_keys(keys: list[str]) -> str:
+    return urllib.parse.quote("\n".join(k.strip() for k in keys if k.strip()), safe="")
+
+
+def disk_gib(config: dict, disk: str = "scsi0") -> float | None:
+    for part in str(config.get(disk, "")).split(","):
         if part.startswith("size="):
             value = part.removeprefix("size=")
             units = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1, "T": 1024}
-            return float(value[:-1]) * units.get(value[-1], 1)
+            return float(value[:-1]) * units[value[-1]] if value[-1] in units else float(value) / 1024**3
     return None
 
 
-def _first_ipv4(interfaces: list[dict]) -> str | None:
+def first_ipv4(interfaces: list[dict]) -> str | None:
     for interface in interfaces:
         if interface.get("name") == "lo":
             continue
@@ -193,3 +223,11 @@ def _first_ipv4(interfaces: list[dict]) -> str | None:
             if address.get("ip-address-type") == "ipv4":
                 return address["ip-address"]
     return None
+
+
+def __getattr__(name: str):
+    if name == "ProxmoxVMs":  # the synchronous helper for scripts lives beside the VM provider
+        from ..vms import ProxmoxVMs
+
+        return ProxmoxVMs
+    raise AttributeError(name)

@@ -1,0 +1,64 @@
+"""Commands to the services that own a kind of resource: storage for buckets, identity for admin
+and mail relay accounts and SSH keys. A bucket's data is never deleted without the operator's choice."""
+
+from contracts import Message
+from contracts.commands import (
+    AccountDeletionRequested,
+    AccountRequested,
+    BucketDeletionRequested,
+    BucketRequested,
+    SshKeyDeletionRequested,
+    SshKeyRequested,
+)
+
+from . import progress
+from .adapters.store import Deployment, Step
+
+
+class Refused(ValueError):
+    """The step cannot be asked for as planned; the message says why."""
+
+
+def command_for(deployment: Deployment, step: Step, recorded: dict | None) -> Message:
+    spec = step.spec
+    common = {**progress.envelope(deployment), "deployment_id": deployment.id, "resource_id": step.resource_id}
+    if step.deleting:
+        return _deletion(step, spec, recorded or {}, common)
+    if step.kind == "bucket":
+        return BucketRequested(**common, bucket=spec["name"], quota_bytes=spec.get("quota_bytes"), quota_objects=spec.get("quota_objects"))
+    if step.kind == "account":
+        return AccountRequested(
+            **common, service=step.service, username=spec["username"], email=spec["email"], display_name=spec["display_name"]
+        )
+    if step.kind == "mail":
+        return AccountRequested(
+            **common, service=step.service, username=spec["username"], email=spec["from_address"],
+            display_name=f"{step.service} mail relay", purpose="smtp",
+        )
+    if step.kind == "sshkey":
+        return SshKeyRequested(**common, name=spec["name"])
+    raise Refused(f"no service makes resources of kind {step.kind!r}")
+
+
+def _deletion(step: Step, spec: dict, recorded: dict, common: dict) -> Message:
+    if step.kind == "bucket":
+        if step.data not in ("keep", "delete"):
+            raise Refused("the plan does not say whether to keep or delete this bucket's data; nothing was deleted")
+        bucket = spec.get("name") or recorded.get("bucket")
+        return BucketDeletionRequested(**common, bucket=bucket, keep_data=step.data == "keep")
+    if step.kind in ("account", "mail"):
+        username = spec.get("username") or recorded.get("username")
+        purpose = "smtp" if step.kind == "mail" else "admin"
+        return AccountDeletionRequested(**common, service=step.service, username=username, purpose=purpose)
+    if step.kind == "sshkey":
+        return SshKeyDeletionRequested(**common, name=spec.get("name") or recorded.get("name", ""))
+    raise Refused(f"no service deletes resources of kind {step.kind!r}")
+
+
+def asks(step: Step) -> str:
+    owner = "storage" if step.kind == "bucket" else "identity"
+    if not step.deleting:
+        return f"asked {owner}"
+    if step.kind == "bucket":
+        return f"asked storage to {'revoke access and keep the data' if step.data == 'keep' else 'delete it with its data'}"
+    return f"asked {owner} to delete it"

@@ -1,0 +1,205 @@
+"""The orchestrator against the Proxmox sandbox, a real pdns_server and the sandbox NixOS target, with
+storage and identity played by a stand-in on the bus: create, update in place, replace, delete,
+disable with keep and with delete, faults, superseded deployments."""
+
+import dns.message
+import dns.query
+import pytest
+
+from sandbox.nixos_target import records
+from tests.integration.test_orchestrator_support import plan, resources, world  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def ask_dns(w, name: str) -> list[str]:
+    answer = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=w.pdns.dns_port, timeout=2)
+    return sorted(item.address for rrset in answer.answer for item in rrset)
+
+
+def test_a_plan_makes_every_resource_and_the_records_answer_over_dns(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded", w.reason("acme-rev1")
+
+    (vm,) = w.vms("acme")
+    assert vm["status"] == "running" and vm["cores"] == 2 and vm["memory"] == 2048 and vm["disks"]["scsi0"] == "20G"
+    assert "fedi-res-acme.mastodon.vm" in vm["tags"]
+    public_key = w.stand_in.sshkeys["acme-deploy"][0]
+    assert public_key.split()[1] in vm["sshkeys"], "the operator's deploy key is in cloud-init"
+    assert ask_dns(w, "mastodon.acme.example") == [vm["ip"]]
+    assert records(w.nixos_state)["acme-mastodon"]["services"] == ["mastodon"]
+    assert set(w.stand_in.buckets) == {"fedi-acme-mastodon"}
+    assert set(w.stand_in.accounts) == {("mastodon", "alice", "admin"), ("mastodon", "acme-mastodon", "smtp")}
+
+    known_hosts = (w.home / "orchestrator" / "deployments" / "acme-mastodon" / "known_hosts").read_text()
+    host_key = w.proxmox.cluster.agent_file_read("pve1" if vm["node"] == "pve1" else vm["node"], vm["vmid"],
+                                                 "/etc/ssh/ssh_host_ed25519_key.pub")["content"]
+    assert known_hosts.split() == [vm["ip"], *host_key.split()[:2]], "the host key learned at provisioning is pinned"
+
+    events = {m.type for m in w.bus.of("acme-rev1")}
+    assert {"vm.provisioned", "dns.updated", "nixos.deployed", "sshkey.requested", "deployment.succeeded"} <= events
+    progress = w.bus.of("acme-rev1", "deployment.progress")
+    assert progress[-1].done == progress[-1].total == len(first)
+    assert any(p.detail.startswith(("building", "copying", "activating", "setting")) for p in progress), "deploy output streams"
+    assert all(p.eta_seconds is not None for p in progress)
+
+    again = w.deploy(plan("acme", 2, first, before=first))
+    assert again == "succeeded"
+    assert {p.detail for p in w.bus.of("acme-rev2", "deployment.progress")} == {"unchanged"}
+    assert len(w.vms("acme")) == 1
+
+
+def test_an_update_in_place_resizes_the_vm_and_reboots_it_only_for_cores_or_memory(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    (before,) = w.vms("acme")
+
+    bigger_disk = resources("acme", disk=30)
+    assert w.deploy(plan("acme", 2, bigger_disk, before=first)) == "succeeded", w.reason("acme-rev2")
+    (updated,) = w.bus.of("acme-rev2", "vm.updated")
+    assert updated.changed == ("disk_gib",) and not updated.rebooted
+
+    more = resources("acme", cores=4, memory=4096, disk=30)
+    assert w.deploy(plan("acme", 3, more, before=bigger_disk)) == "succeeded", w.reason("acme-rev3")
+    (updated,) = w.bus.of("acme-rev3", "vm.updated")
+    assert set(updated.changed) == {"cores", "memory_mib"} and updated.rebooted
+    (after,) = w.vms("acme")
+    assert after["vmid"] == before["vmid"], "updated in place, not re-made"
+    assert (after["cores"], after["memory"], after["disks"]["scsi0"]) == (4, 4096, "30G")
+    assert records(w.nixos_state)["acme-mastodon"]["generation"] == 3, "the new size reached the NixOS configuration"
+
+
+def test_a_replaced_vm_is_destroyed_and_made_again_with_a_new_host_key_and_its_record_follows(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    (old,) = w.vms("acme")
+    old_key = (w.home / "orchestrator/deployments/acme-mastodon/known_hosts").read_text()
+
+    assert w.deploy(plan("acme", 2, first, before=first, replace=("acme/mastodon/vm",))) == "succeeded", w.reason("acme-rev2")
+    (new,) = w.vms("acme")
+    assert [m.vmid for m in w.bus.of("acme-rev2", "vm.deleted")] == [old["vmid"]]
+    assert [m.vmid for m in w.bus.of("acme-rev2", "vm.provisioned")] == [new["vmid"]]
+    assert ask_dns(w, "mastodon.acme.example") == [new["ip"]]
+    assert (w.home / "orchestrator/deployments/acme-mastodon/known_hosts").read_text() != old_key
+    assert records(w.nixos_state)["acme-mastodon"]["address"] == new["ip"]
+
+
+@pytest.mark.parametrize("choice", ["keep", "delete"])
+def test_disabling_a_service_removes_its_vm_records_and_accounts_and_keeps_or_deletes_its_data(world, choice):
+    w = world
+    w.start()
+    both = resources("acme", services=("mastodon", "pixelfed"))
+    assert w.deploy(plan("acme", 1, both)) == "succeeded", w.reason("acme-rev1")
+    only_mastodon = resources("acme", services=("mastodon",))
+
+    assert w.deploy(plan("acme", 2, only_mastodon, before=both, data=choice)) == "succeeded", w.reason("acme-rev2")
+    assert [vm["name"] for vm in w.vms("acme")] == ["acme-mastodon"]
+    assert ("pixelfed.acme.example.", "A") not in w.records("acme.example.")
+    assert ask_dns(w, "pixelfed.acme.example") == []
+    assert set(w.stand_in.accounts) == {("mastodon", "alice", "admin"), ("mastodon", "acme-mastodon", "smtp")}
+    if choice == "keep":
+        assert w.stand_in.buckets["fedi-acme-pixelfed"] == {"kept": True}
+    else:
+        assert "fedi-acme-pixelfed" not in w.stand_in.buckets
+    assert not any(rid.startswith("acme/pixelfed/") for rid in w.recorded())
+    deletions = {m.type for m in w.bus.of("acme-rev2")}
+    assert {"vm.deleted", "bucket.deletion.requested", "account.deletion.requested"} <= deletions
+
+
+def test_a_bucket_is_never_deleted_without_an_explicit_choice(world):
+    w = world
+    w.start()
+    both = resources("acme", services=("mastodon", "pixelfed"))
+    assert w.deploy(plan("acme", 1, both)) == "succeeded"
+    assert w.deploy(plan("acme", 2, resources("acme"), before=both, data=None)) == "failed"
+    assert "keep or delete" in w.reason("acme-rev2")
+    assert "fedi-acme-pixelfed" in w.stand_in.buckets
+
+
+def test_removing_everything_leaves_nothing_behind(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    assert w.deploy(plan("acme", 2, [], before=first, data="delete")) == "succeeded", w.reason("acme-rev2")
+    assert w.vms("acme") == []
+    assert w.records("acme.example.") == {}
+    assert (w.stand_in.buckets, w.stand_in.accounts, w.stand_in.sshkeys) == ({}, {}, {})
+    assert w.recorded() == {}
+
+
+@pytest.mark.parametrize("fault", ["lock_timeout", "http_500", "http_596", "reset", "slow", "warnings"])
+def test_transient_proxmox_faults_are_retried_until_the_deployment_succeeds(world, fault):
+    w = world
+    for op in ("qmclone", "qmconfig", "qmstart", "resources", "task_status", "agent", "nextid"):
+        w.proxmox.inject_fault(op, fault, count=2, seconds=0.5)
+    w.start()
+    assert w.deploy(plan("acme", 1, resources("acme")), timeout=90) == "succeeded", w.reason("acme-rev1")
+    assert len(w.vms("acme")) == 1
+
+
+def test_a_permanent_proxmox_error_fails_the_step_with_the_backends_message_and_keeps_what_was_made(world):
+    w = world
+    w.start()
+    first = resources("acme", disk=30)
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    smaller = resources("acme", disk=20)
+    assert w.deploy(plan("acme", 2, smaller, before=first)) == "failed"
+    assert "shrinking disks is not supported" in w.reason("acme-rev2")
+    assert w.recorded()["acme/mastodon/vm"]["vmid"] == w.vms("acme")[0]["vmid"]
+
+
+def test_a_vm_that_carries_our_tags_is_adopted_instead_of_cloned_again(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    (vm,) = w.vms("acme")
+    (w.home / "orchestrator" / "orchestrator.db").unlink()  # the orchestrator forgets everything it knew
+    for suffix in ("-wal", "-shm"):
+        (w.home / "orchestrator" / f"orchestrator.db{suffix}").unlink(missing_ok=True)
+    w.kill()
+    w.start()
+    assert w.deploy(plan("acme", 2, first)) == "succeeded", w.reason("acme-rev2")
+    assert [v["vmid"] for v in w.vms("acme")] == [vm["vmid"]]
+
+
+def test_later_deployments_queue_behind_the_running_one_and_a_superseded_one_is_cancelled(world):
+    w = world
+    w.proxmox.set_latency("qmclone", 1.0)
+    w.start()
+    first = resources("acme")
+    w.bus.publish(plan("acme", 1, first))
+    w.wait(lambda: w.bus.of("acme-rev1", "deployment.started"), 20, "the first deployment to start")
+    w.bus.publish(plan("acme", 2, resources("acme", cores=3), before=first))
+    w.bus.publish(plan("acme", 3, resources("acme", cores=4), before=first))
+    assert w.finish("acme-rev2") == "cancelled"
+    (cancelled,) = w.bus.of("acme-rev2", "deployment.cancelled")
+    assert "superseded by revision 3" in cancelled.reason
+    assert w.finish("acme-rev1") == "succeeded"
+    assert w.finish("acme-rev3") == "succeeded"
+    started = {m.correlation_id: m.occurred_at for m in w.bus.messages() if m.type == "deployment.started"}
+    finished = {m.correlation_id: m.occurred_at for m in w.bus.messages() if m.type == "deployment.succeeded"}
+    assert started["acme-rev3"] >= finished["acme-rev1"], "one deployment at a time per operator"
+    assert w.vms("acme")[0]["cores"] == 4
+
+
+def test_a_vm_that_ignores_the_shutdown_request_is_stopped_after_the_timeout_and_destroyed(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    (vm,) = w.vms("acme")
+    w.proxmox.set_latency("guest_shutdown", 30)  # longer than the orchestrator's shutdown timeout (1 s here)
+
+    assert w.deploy(plan("acme", 2, [], before=first, data="keep")) == "succeeded", w.reason("acme-rev2")
+    assert w.vms("acme") == []
+    tasks = [t for t in w.proxmox.cluster.tasks.values() if t["id"] == str(vm["vmid"]) and t["type"] != "qmclone"]
+    ends = [(t["type"], t["exitstatus"]) for t in sorted(tasks, key=lambda t: t["pid"]) if t["type"] != "qmconfig"]
+    assert ends[-3:] == [("qmshutdown", "VM quit/powerdown failed - got timeout"), ("qmstop", "OK"), ("qmdestroy", "OK")]

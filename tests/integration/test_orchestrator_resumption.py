@@ -1,0 +1,103 @@
+"""The orchestrator killed right before and right after each of its side effects (a VM clone,
+reconfiguration, resize, start, reboot, shutdown, destroy; a DNS zone and record; a NixOS deploy; each
+command to storage and identity) and started again: the deployment resumes where it stopped and ends
+with exactly the planned resources, none twice and none left over."""
+
+import pytest
+
+from sandbox.nixos_target import records
+from tests.integration.test_orchestrator_support import plan, resources, world  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def around(*effects: str) -> list[str]:
+    return [f"{moment}:{effect}" for effect in effects for moment in ("before", "after")]
+
+
+def sending(*commands: str) -> list[str]:
+    """Commands sent in one pass are committed together, so one crash comes right after them all."""
+    return [*(f"before:{command}" for command in commands), f"after:{commands[0]}"]
+
+
+CREATING = around("vm.clone", "vm.configure", "vm.start", "dns.zone", "dns.replace", "nixos.deploy") + sending(
+    "sshkey.request", "bucket.request", "account.request", "mail.request"
+)
+UPDATING = around("vm.configure", "vm.resize", "vm.reboot", "nixos.deploy")
+REPLACING = around("vm.shutdown", "vm.destroy", "vm.clone", "vm.start", "dns.replace", "nixos.deploy")
+DELETING = around("dns.delete", "vm.shutdown", "vm.destroy") + sending("sshkey.delete", "account.delete", "bucket.delete", "mail.delete")
+
+
+def test_a_new_deployment_killed_at_every_side_effect_resumes_without_a_second_vm_or_record(world):
+    w = world
+    w.crash_at(*CREATING)
+    w.start()
+    w.bus.publish(plan("acme", 1, resources("acme")))
+    assert w.finish_through_crashes("acme-rev1") == "succeeded", w.reason("acme-rev1")
+
+    assert sorted(w.crashes()) == sorted(CREATING), "the orchestrator was killed at every point"
+    (vm,) = w.proxmox_vms()
+    assert vm["status"] == "running" and "fedi-res-acme.mastodon.vm" in vm["tags"]
+    assert w.records("acme.example.") == {("mastodon.acme.example.", "A"): (vm["ip"],)}
+    assert records(w.nixos_state)["acme-mastodon"]["address"] == vm["ip"]
+    assert set(w.stand_in.buckets) == {"fedi-acme-mastodon"} and set(w.stand_in.sshkeys) == {"acme-deploy"}
+    assert {rid: r["state"] for rid, r in w.recorded().items()} == {r["id"]: "ready" for r in resources("acme")}
+    assert len(w.bus.of("acme-rev1", "vm.provisioned")) == 1
+
+
+def test_an_update_killed_at_every_side_effect_resizes_and_reboots_the_same_vm(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    (before,) = w.proxmox_vms()
+    w.stop()
+
+    w.crash_at(*UPDATING)
+    w.start()
+    bigger = resources("acme", cores=4, memory=4096, disk=30)
+    w.bus.publish(plan("acme", 2, bigger, before=first))
+    assert w.finish_through_crashes("acme-rev2") == "succeeded", w.reason("acme-rev2")
+
+    assert sorted(w.crashes()) == sorted(UPDATING)
+    (after,) = w.proxmox_vms()
+    assert after["vmid"] == before["vmid"]
+    assert (after["cores"], after["memory"], after["disks"]["scsi0"]) == (4, 4096, "30G")
+    (updated,) = w.bus.of("acme-rev2", "vm.updated")
+    assert set(updated.changed) == {"cores", "memory_mib", "disk_gib"} and updated.rebooted
+
+
+def test_a_replacement_killed_at_every_side_effect_ends_with_one_new_vm(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    w.stop()
+
+    w.crash_at(*REPLACING)
+    w.start()
+    w.bus.publish(plan("acme", 2, first, before=first, replace=("acme/mastodon/vm",)))
+    assert w.finish_through_crashes("acme-rev2") == "succeeded", w.reason("acme-rev2")
+
+    assert sorted(w.crashes()) == sorted(REPLACING)
+    (vm,) = w.proxmox_vms()
+    assert w.records("acme.example.") == {("mastodon.acme.example.", "A"): (vm["ip"],)}
+    assert w.recorded()["acme/mastodon/vm"]["vmid"] == vm["vmid"]
+
+
+def test_a_removal_killed_at_every_side_effect_leaves_nothing_behind(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    w.stop()
+
+    w.crash_at(*DELETING)
+    w.start()
+    w.bus.publish(plan("acme", 2, [], before=first, data="delete"))
+    assert w.finish_through_crashes("acme-rev2") == "succeeded", w.reason("acme-rev2")
+
+    assert sorted(w.crashes()) == sorted(DELETING)
+    assert w.proxmox_vms() == [] and w.records("acme.example.") == {}
+    assert (w.stand_in.buckets, w.stand_in.accounts, w.stand_in.sshkeys) == ({}, {}, {})
+    assert w.recorded() == {}
