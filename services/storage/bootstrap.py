@@ -2,35 +2,50 @@
 
 from functools import partial
 
-from contracts.commands import BucketRequested
+from contracts.commands import BucketDeletionRequested, BucketRequested
 from contracts.requests import SecretRequest
 from contracts.subjects import secret_get
+from runtime import logs
 from runtime.bus import Bus
 from runtime.secrets import SecretBox, Secrets
 from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
 
-from . import handlers
+from . import handlers, usage
 from .adapters.garage import GarageAdmin
+from .adapters.garage_backend import GarageBackend
+from .adapters.plain_s3 import PlainS3Backend
 from .adapters.store import SECRETS, Base
+from .domain import Backend
 from .settings import Settings
+
+
+def backend_of(settings: Settings) -> Backend:
+    if settings.backend == "s3":
+        logs.get("storage").warning(
+            "plain S3 backend: every bucket's service gets the one configured key; quotas are not enforced"
+        )
+        return PlainS3Backend(
+            settings.s3_endpoint, settings.s3_region, settings.s3_access_key_id,
+            settings.s3_secret_access_key.get_secret_value(),
+        )
+    admin = GarageAdmin(settings.garage_admin_url, settings.garage_admin_token.get_secret_value())
+    return GarageBackend(admin, settings.s3_endpoint, settings.s3_region)
+
+
+def secret_store(settings: Settings) -> Secrets:
+    return Secrets("storage", SECRETS, SecretBox(settings.secret_key))
 
 
 def wiring(settings: Settings):
     async def wire(bus: Bus, units: UnitsOfWork) -> list:
-        secrets_store = Secrets("storage", SECRETS, SecretBox(settings.secret_key))
-        admin = GarageAdmin(settings.garage_admin_url, settings.garage_admin_token)
-        bus.on(
-            BucketRequested,
-            partial(
-                handlers.provision_bucket,
-                admin=admin,
-                secrets_store=secrets_store,
-                endpoint=settings.s3_endpoint,
-                region=settings.s3_region,
-            ),
-        )
-        bus.respond(secret_get("storage"), SecretRequest, secrets_store.responder(units.database.session))
+        secrets = secret_store(settings)
+        storage = handlers.Storage(backend_of(settings), secrets, settings.s3_endpoint, settings.s3_region)
+        bus.on(BucketRequested, partial(handlers.provision_bucket, storage=storage))
+        bus.on(BucketDeletionRequested, partial(handlers.delete_bucket, storage=storage))
+        bus.respond(secret_get("storage"), SecretRequest, secrets.responder(units.database.session))
+        if settings.usage_interval_seconds > 0:
+            return [usage.report_usage_forever(units, storage, settings.usage_interval_seconds)]
         return []
 
     return wire

@@ -1,4 +1,6 @@
-"""The Garage client against a Garage: the stand-in by default, a real one when the environment names it.
+"""One suite for the Garage client and a Garage: the stand-in by default, a real one when the
+environment names it. Every exchange of the client is checked against Garage's documented shapes
+(what the client sends and what Garage answers), so both sides pass the same suite.
 
 Real Garage: FEDI_TEST_GARAGE_URL (admin API), FEDI_TEST_GARAGE_TOKEN, FEDI_TEST_GARAGE_S3_URL and
 optionally FEDI_TEST_GARAGE_REGION. The tests at the end check the stand-in's own extras
@@ -26,6 +28,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.garage import GarageSandbox, openapi
+from sandbox.garage.conformance import CheckedTransport
 from services.storage.adapters.garage import (
     GarageAdmin,
     GarageBadRequest,
@@ -35,6 +38,7 @@ from services.storage.adapters.garage import (
     GarageNotFound,
     GarageUnavailable,
     Key,
+    Permissions,
 )
 
 pytestmark = pytest.mark.integration
@@ -60,10 +64,25 @@ def garage() -> Iterator[Garage]:
         yield Garage(g.admin_url, g.admin_token, g.s3_url, g.region)
 
 
+@dataclass
+class Exchanges:
+    """What the client's exchanges with Garage departed from the document in, and which operations ran."""
+
+    problems: list[str]
+    operations: set[str]
+
+
+@pytest.fixture(scope="module")
+def exchanges() -> Exchanges:
+    return Exchanges([], set())
+
+
 @pytest.fixture
-def admin(garage: Garage) -> Iterator[GarageAdmin]:
-    with GarageAdmin(garage.admin_url, garage.token) as client:
+def admin(garage: Garage, exchanges: Exchanges) -> Iterator[GarageAdmin]:
+    transport = CheckedTransport(exchanges.problems, exchanges.operations)
+    with GarageAdmin(garage.admin_url, garage.token, transport=transport) as client:
         yield client
+    assert exchanges.problems == [], "the client or Garage departed from Garage's OpenAPI document"
 
 
 def s3_client(url: str, region: str, key_id: str, secret: str, attempts: int = 3):  # noqa: ANN201
@@ -389,6 +408,87 @@ def test_answers_match_garages_openapi_document(garage: Garage, made: Made) -> N
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
 
 
+def wait_for_uploads(admin: GarageAdmin, bucket_id: str, count: int) -> int:
+    deadline = time.monotonic() + 10
+    while (found := admin.get_bucket(bucket_id).unfinished_uploads) != count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def test_unfinished_multipart_uploads_are_counted_until_aborted(admin: GarageAdmin, made: Made) -> None:
+    bucket, key = made.bucket(), made.key()
+    admin.allow(bucket.id, key.id)
+    s3 = made.s3(key)
+    upload = s3.create_multipart_upload(Bucket=bucket.alias, Key="big.bin")["UploadId"]
+    s3.upload_part(Bucket=bucket.alias, Key="big.bin", UploadId=upload, PartNumber=1, Body=b"x" * 1024)
+    assert wait_for_uploads(admin, bucket.id, 1) == 1
+    listed = s3.list_multipart_uploads(Bucket=bucket.alias)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in listed] == [("big.bin", upload)]
+
+    s3.abort_multipart_upload(Bucket=bucket.alias, Key="big.bin", UploadId=upload)
+    assert wait_for_uploads(admin, bucket.id, 0) == 0
+    assert s3.list_multipart_uploads(Bucket=bucket.alias).get("Uploads", []) == []
+
+
+def test_a_quiet_batch_delete_empties_the_bucket_so_it_can_be_deleted(admin: GarageAdmin, made: Made) -> None:
+    bucket, key = made.bucket(), made.key()
+    admin.allow(bucket.id, key.id)
+    s3 = made.s3(key)
+    names = [f"obj-{i}" for i in range(5)]
+    for name in names:
+        s3.put_object(Bucket=bucket.alias, Key=name, Body=b"x")
+    answer = s3.delete_objects(Bucket=bucket.alias, Delete={"Objects": [{"Key": n} for n in names], "Quiet": True})
+    assert answer.get("Errors", []) == [] and answer.get("Deleted", []) == []
+    wait_for_objects(admin, bucket.id, 0)
+    admin.delete_bucket(bucket.id)
+    assert admin.find_bucket(bucket.alias) is None
+
+
+def test_a_key_allowed_to_create_buckets_creates_them_over_s3_and_owns_them(admin: GarageAdmin, made: Made,
+                                                                            garage: Garage) -> None:
+    key = admin.create_key(made.name("creator"), can_create_buckets=True)
+    made.keys.append(key)
+    assert admin.get_key(key.id).can_create_buckets
+    s3 = made.s3(key)
+    name = made.name("own")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": garage.region})
+    s3.put_object(Bucket=name, Key="x", Body=b"x")
+    [bucket_id] = list(admin.get_key(key.id).bucket_permissions)
+    made.buckets.append(bucket_id)
+    assert admin.get_bucket(bucket_id).permissions_of(key.id) == Permissions(read=True, write=True, owner=True)
+    s3.delete_object(Bucket=name, Key="x")
+    s3.delete_bucket(Bucket=name)
+    with pytest.raises(GarageNotFound):
+        admin.get_bucket(bucket_id)
+
+
+CLIENT_OPERATIONS = {
+    "CreateBucket", "GetBucketInfo", "ListBuckets", "UpdateBucket", "DeleteBucket", "CreateKey", "GetKeyInfo",
+    "ListKeys", "DeleteKey", "AllowBucketKey", "DenyBucketKey", "GetClusterHealth",
+}
+
+
+def test_every_operation_the_client_uses_was_checked_on_both_sides(exchanges: Exchanges) -> None:
+    assert CLIENT_OPERATIONS <= exchanges.operations, f"never exercised: {CLIENT_OPERATIONS - exchanges.operations}"
+    assert exchanges.problems == []
+
+
+def test_the_check_notices_a_request_or_an_answer_unlike_garages() -> None:
+    from sandbox.garage.conformance import answer_problems, request_problems
+
+    token = "Bearer t"
+    assert request_problems("CreateBucket", "GET", "", b'{"globalAlias": "a"}', token) == [
+        "sent as GET, documented as POST"]
+    assert request_problems("DeleteBucket", "POST", "bucket=x", b"", token) == [
+        "undocumented parameter `bucket`", "required parameter `id` missing"]
+    assert request_problems("UpdateBucket", "POST", "id=x", b'{"quotas": {"maxSize": "10"}}', token) == [
+        ".quotas.maxSize: expected integer or null, got str"]
+    assert request_problems("ListKeys", "GET", "", b"", None) == ["no bearer token"]
+    assert answer_problems("GetBucketInfo", 200, b'{"id": "x"}')[0] == ".created: missing"
+    assert answer_problems("DeleteBucket", 404, b'{"error": "gone"}')[0].startswith("an error body without Garage's fields")
+    assert answer_problems("DeleteKey", 200, b"null") == []
+
+
 # ---- the stand-in's own extras ----
 
 
@@ -415,6 +515,21 @@ def test_inventory_records_who_wrote_what_and_never_secrets(sandbox: GarageSandb
     assert b["keys"] == {key.id: {"read": True, "write": True, "owner": False}}
     assert key.secret not in json.dumps(inv)
     assert httpx.get(f"{sandbox.admin_url}/sandbox/inventory").json() == inv
+
+
+def test_seeded_objects_are_listed_counted_and_deletable(sandbox: GarageSandbox) -> None:
+    with GarageAdmin(sandbox.admin_url, sandbox.admin_token) as admin:
+        bucket = admin.create_bucket("seeded")
+        key = admin.create_key("reader")
+        admin.allow(bucket.id, key.id)
+        sandbox.seed_objects("seeded", 1500, size=4)
+        assert (admin.get_bucket(bucket.id).objects, admin.get_bucket(bucket.id).bytes) == (1500, 6000)
+        s3 = s3_client(sandbox.s3_url, sandbox.region, key.id, key.secret)
+        pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket="seeded"))
+        assert sum(p["KeyCount"] for p in pages) == 1500
+        assert s3.get_object(Bucket="seeded", Key="seed/000007")["Body"].read() == b"xxxx"
+        s3.delete_objects(Bucket="seeded", Delete={"Objects": [{"Key": f"seed/{i:06d}"} for i in range(1000)]})
+        assert admin.get_bucket(bucket.id).objects == 500
 
 
 def test_injected_faults_are_transient_errors_then_clear(sandbox: GarageSandbox) -> None:

@@ -88,6 +88,8 @@ class Bucket:
     objects: int = 0
     bytes: int = 0
     created: str | None = None
+    unfinished_uploads: int = 0
+    """Multipart uploads begun and neither completed nor aborted."""
 
     @property
     def alias(self) -> str | None:
@@ -108,6 +110,7 @@ class Bucket:
             objects=d.get("objects", 0),
             bytes=d.get("bytes", 0),
             created=d.get("created"),
+            unfinished_uploads=d.get("unfinishedMultipartUploads", 0),
         )
 
 
@@ -206,9 +209,10 @@ class GarageAdmin:
 
     # ---- keys ----
 
-    def create_key(self, name: str) -> Key:
+    def create_key(self, name: str, can_create_buckets: bool = False) -> Key:
         """The new key, secret included (the only answer that always carries it)."""
-        return Key.from_api(self._call("POST", "CreateKey", json={"name": name}))
+        body = {"name": name, **({"allow": {"createBucket": True}} if can_create_buckets else {})}
+        return Key.from_api(self._call("POST", "CreateKey", json=body))
 
     def find_key(self, name: str, show_secret: bool = False) -> Key | None:
         """The first key (by id) with exactly this name, or None."""

@@ -1,0 +1,205 @@
+"""Storage's two backends behind one port, on the Garage stand-in: Garage (admin API + S3) and plain
+S3 (S3 calls only, with one key allowed to create buckets, as a MinIO or AWS-like provider gives).
+The same sentences hold for both, except where plain S3 cannot do what Garage does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sandbox.garage import GarageSandbox
+from services.storage.adapters import s3 as s3_plane
+from services.storage.adapters.garage import GarageAdmin
+from services.storage.adapters.garage_backend import GarageBackend
+from services.storage.adapters.plain_s3 import PlainS3Backend
+from services.storage.domain import Backend, Refused, Unavailable
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[GarageSandbox]:
+    with GarageSandbox(admin_token="backends-token") as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def admin(sandbox: GarageSandbox) -> Iterator[GarageAdmin]:
+    with GarageAdmin(sandbox.admin_url, sandbox.admin_token) as client:
+        yield client
+
+
+@pytest.fixture(scope="module", params=["garage", "plain-s3"])
+def backend(request, sandbox: GarageSandbox, admin: GarageAdmin) -> Backend:
+    if request.param == "garage":
+        return GarageBackend(admin, sandbox.s3_url, sandbox.region)
+    provider_key = admin.create_key(f"provider-{uuid.uuid4().hex[:6]}", can_create_buckets=True)
+    return PlainS3Backend(sandbox.s3_url, sandbox.region, provider_key.id, provider_key.secret)
+
+
+@pytest.fixture(scope="module")
+def garage(sandbox: GarageSandbox, admin: GarageAdmin) -> GarageBackend:
+    return GarageBackend(admin, sandbox.s3_url, sandbox.region)
+
+
+def name() -> str:
+    return f"fedi-t{uuid.uuid4().hex[:10]}-svc"
+
+
+def client_for(sandbox: GarageSandbox, access):  # noqa: ANN001, ANN201
+    return s3_plane.client(sandbox.s3_url, sandbox.region, access.access_key_id, access.secret, attempts=1)
+
+
+def fill(s3, bucket: str, count: int, prefix: str = "obj") -> None:  # noqa: ANN001
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"{prefix}/{i:05d}", Body=b"0123456789"), range(count)))
+
+
+def code_of(call) -> str:  # noqa: ANN001
+    with pytest.raises(ClientError) as info:
+        call()
+    return info.value.response["Error"]["Code"]
+
+
+# ---- both backends ----
+
+
+def test_ensuring_a_bucket_twice_gives_the_same_bucket_and_key(backend: Backend, sandbox: GarageSandbox) -> None:
+    bucket = name()
+    first = backend.ensure_bucket(bucket, None, None)
+    again = backend.ensure_bucket(bucket, None, None)
+    assert (again.bucket_id, again.access_key_id, again.secret) == (first.bucket_id, first.access_key_id, first.secret)
+    s3 = client_for(sandbox, first)
+    s3.put_object(Bucket=bucket, Key="hello", Body=b"hi")
+    assert s3.get_object(Bucket=bucket, Key="hello")["Body"].read() == b"hi"
+    assert first.secret not in repr(first)
+
+
+def test_usage_counts_bytes_and_objects(backend: Backend, sandbox: GarageSandbox) -> None:
+    bucket = name()
+    access = backend.ensure_bucket(bucket, None, None)
+    fill(client_for(sandbox, access), bucket, 3)
+    usage = backend.usage(bucket)
+    assert (usage.objects, usage.bytes) == (3, 30)
+    assert backend.usage(name()) is None
+
+
+def test_deleting_empties_a_bucket_of_more_than_one_page_and_its_unfinished_uploads(
+    backend: Backend, sandbox: GarageSandbox
+) -> None:
+    bucket = name()
+    access = backend.ensure_bucket(bucket, None, None)
+    s3 = client_for(sandbox, access)
+    fill(s3, bucket, 5, prefix="written")
+    sandbox.seed_objects(bucket, 2340)
+    s3.create_multipart_upload(Bucket=bucket, Key="half-uploaded.bin")
+
+    removal = backend.delete(bucket)
+
+    assert removal.objects == 2345 and removal.bucket_existed
+    assert backend.usage(bucket) is None
+    assert bucket not in [a for b in sandbox.inventory()["buckets"] for a in b["aliases"] + [la["alias"] for la in b["localAliases"]]]
+    assert backend.delete(bucket).bucket_existed is False, "deleting again is a harmless no-op"
+
+
+# ---- Garage: keys per bucket, quotas, revoking ----
+
+
+def test_a_key_is_allowed_on_its_own_bucket_only(garage: GarageBackend, sandbox: GarageSandbox) -> None:
+    mine, theirs = name(), name()
+    access = garage.ensure_bucket(mine, None, None)
+    other = garage.ensure_bucket(theirs, None, None)
+    client_for(sandbox, other).put_object(Bucket=theirs, Key="private", Body=b"theirs")
+
+    assert code_of(lambda: client_for(sandbox, access).get_object(Bucket=theirs, Key="private")) == "AccessDenied"
+    assert access.access_key_id != other.access_key_id
+    [key] = [k for k in sandbox.inventory()["keys"] if k["id"] == access.access_key_id]
+    assert key["name"] == mine
+    holders = [b for b in sandbox.inventory()["buckets"] if access.access_key_id in b["keys"]]
+    assert [b["aliases"] for b in holders] == [[mine]]
+
+
+def test_quotas_come_from_the_request_and_are_enforced(garage: GarageBackend, sandbox: GarageSandbox) -> None:
+    bucket = name()
+    access = garage.ensure_bucket(bucket, 1_000_000, 2)
+    s3 = client_for(sandbox, access)
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="b", Body=b"b")
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket=bucket, Key="c", Body=b"c")
+    assert refused.value.response["Error"]["Message"].startswith("Forbidden: Object quota is reached")
+    usage = garage.usage(bucket)
+    assert (usage.objects, usage.quota_objects, usage.quota_bytes) == (2, 2, 1_000_000)
+
+
+def test_revoking_keeps_the_objects_and_ensuring_again_reaches_them_with_a_new_key(
+    garage: GarageBackend, sandbox: GarageSandbox
+) -> None:
+    bucket = name()
+    before = garage.ensure_bucket(bucket, None, None)
+    client_for(sandbox, before).put_object(Bucket=bucket, Key="photo.jpg", Body=b"jpeg")
+
+    assert garage.revoke(bucket, before.access_key_id) is True
+    assert code_of(lambda: client_for(sandbox, before).get_object(Bucket=bucket, Key="photo.jpg")) == "AccessDenied"
+    assert garage.usage(bucket).objects == 1
+
+    after = garage.ensure_bucket(bucket, None, None)
+    assert after.access_key_id != before.access_key_id and after.bucket_id == before.bucket_id
+    assert client_for(sandbox, after).get_object(Bucket=bucket, Key="photo.jpg")["Body"].read() == b"jpeg"
+
+
+def test_deleting_removes_the_buckets_keys_too(garage: GarageBackend, sandbox: GarageSandbox) -> None:
+    bucket = name()
+    access = garage.ensure_bucket(bucket, None, None)
+    removal = garage.delete(bucket)
+    assert access.access_key_id in removal.keys
+    assert not [k for k in sandbox.inventory()["keys"] if k["name"].startswith(bucket)]
+
+
+def test_a_bucket_someone_else_made_is_neither_taken_over_nor_deleted(
+    garage: GarageBackend, admin: GarageAdmin, sandbox: GarageSandbox
+) -> None:
+    bucket = admin.create_bucket(name())
+    provider = admin.create_key("provider-own")
+    admin.allow(bucket.id, provider.id)
+    s3_plane.client(sandbox.s3_url, sandbox.region, provider.id, provider.secret).put_object(
+        Bucket=bucket.alias, Key="theirs", Body=b"x")
+    keys_before = sandbox.inventory()["keys"]
+
+    for attempt in (lambda: garage.ensure_bucket(bucket.alias, None, None), lambda: garage.delete(bucket.alias)):
+        with pytest.raises(Refused) as refused:
+            attempt()
+        assert f"bucket {bucket.alias} exists on Garage with keys storage did not make ({provider.id})" in str(refused.value)
+    assert sandbox.inventory()["keys"] == keys_before
+    assert garage.usage(bucket.alias).objects == 1
+
+
+def test_garage_refusals_are_permanent_with_garages_message(garage: GarageBackend) -> None:
+    with pytest.raises(Refused) as refused:
+        garage.ensure_bucket("Not_A_Valid_Name", None, None)
+    assert "400 InvalidRequest: Bad request: Not_A_Valid_Name: Invalid bucket name" in str(refused.value)
+
+
+def test_garage_failures_are_transient(garage: GarageBackend, sandbox: GarageSandbox) -> None:
+    sandbox.inject_fault("CreateBucket", "http_503")
+    with pytest.raises(Unavailable) as unavailable:
+        garage.ensure_bucket(name(), None, None)
+    assert "503 ServiceUnavailable" in str(unavailable.value)
+
+
+# ---- plain S3: what it cannot do ----
+
+
+def test_plain_s3_cannot_revoke_the_shared_key_and_says_so(sandbox: GarageSandbox, admin: GarageAdmin) -> None:
+    provider = admin.create_key("provider-revoke", can_create_buckets=True)
+    plain = PlainS3Backend(sandbox.s3_url, sandbox.region, provider.id, provider.secret)
+    bucket = name()
+    access = plain.ensure_bucket(bucket, 100, 1)
+    assert access.access_key_id == provider.id, "plain S3 hands out the provider's one key"
+    assert plain.revoke(bucket, access.access_key_id) is False
+    assert plain.usage(bucket).objects == 0
+    assert plain.usage(bucket).quota_objects is None, "no quota is claimed where none is enforced"
