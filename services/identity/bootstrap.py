@@ -1,26 +1,79 @@
-"""Identity's composition root."""
+"""Identity's composition root: the directory (OpenLDAP when configured, else the embedded one in
+this service's database), the secret store, handlers, responders and the sync scheduler."""
 
 from functools import partial
 
-from contracts.commands import AccountRequested
-from contracts.requests import SecretRequest
-from contracts.subjects import secret_get
+from contracts.commands import (
+    AccountDeletionRequested,
+    AccountRequested,
+    DirectoryRemovalRequested,
+    DirectorySyncRequested,
+    SshKeyDeletionRequested,
+    SshKeyRequested,
+)
+from contracts.requests import DirectoryConnectionRequest, SecretRequest
+from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, secret_get
+from runtime import logs
 from runtime.bus import Bus
 from runtime.secrets import SecretBox, Secrets
 from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
 
 from . import handlers
+from .adapters.db_directory import DbEntries
+from .adapters.external import fetch_snapshot
+from .adapters.ldap import LdapEntries
 from .adapters.store import SECRETS, Base
+from .directory import Directory
+from .domain.tree import Tree
+from .secret_access import secret_responder
 from .settings import Settings
+from .syncing import Syncer
+
+
+def secret_store(settings: Settings) -> Secrets:
+    return Secrets("identity", SECRETS, SecretBox(settings.secret_key, tuple(settings.previous_secret_keys)))
+
+
+def directories(settings: Settings):
+    """session -> Directory: the embedded one works in the caller's transaction."""
+    tree = Tree(settings.ldap_base_dn)
+    if settings.ldap_url:
+        ldap = Directory(
+            LdapEntries(settings.ldap_url, settings.ldap_bind_dn, settings.ldap_bind_password.get_secret_value(), settings.ldap_timeout_seconds),
+            tree,
+        )
+        return lambda session: ldap
+    return lambda session: Directory(DbEntries(session), tree)
+
+
+async def rotate_secrets(units: UnitsOfWork, secrets_store: Secrets) -> int:
+    async with units() as uow:
+        count = await secrets_store.rotate(uow.session)
+        await uow.commit()
+    return count
 
 
 def wiring(settings: Settings):
     async def wire(bus: Bus, units: UnitsOfWork) -> list:
-        secrets_store = Secrets("identity", SECRETS, SecretBox(settings.secret_key))
-        bus.on(AccountRequested, partial(handlers.create_account, secrets_store=secrets_store))
-        bus.respond(secret_get("identity"), SecretRequest, secrets_store.responder(units.database.session))
-        return []
+        secrets_store = secret_store(settings)
+        if settings.previous_secret_keys:
+            count = await rotate_secrets(units, secrets_store)
+            logs.get("identity").info("secrets re-encrypted under the current key", secrets=count)
+        directory = directories(settings)
+        fetch = partial(fetch_snapshot, timeout=settings.ldap_timeout_seconds)
+        syncer = Syncer(units, directory, secrets_store, fetch, settings.sync_interval_seconds, settings.sync_poll_seconds)
+        stores = dict(secrets_store=secrets_store, directories=directory)
+        bus.on(AccountRequested, partial(handlers.create_account, **stores))
+        bus.on(AccountDeletionRequested, partial(handlers.delete_account, **stores))
+        bus.on(SshKeyRequested, partial(handlers.create_ssh_key, secrets_store=secrets_store))
+        bus.on(SshKeyDeletionRequested, partial(handlers.delete_ssh_key, secrets_store=secrets_store))
+        bus.on(DirectorySyncRequested, partial(handlers.request_sync, wake_sync=syncer.wake))
+        bus.on(DirectoryRemovalRequested, partial(handlers.remove_directory, **stores))
+        bus.respond(secret_get("identity"), SecretRequest, secret_responder(units, secrets_store))
+        bus.respond(DIRECTORY_CHECK, DirectoryConnectionRequest, syncer.check)
+        bus.respond(DIRECTORY_CONNECT, DirectoryConnectionRequest, syncer.connect)
+        return [syncer.run_forever()]
 
     return wire
 

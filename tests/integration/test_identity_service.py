@@ -1,0 +1,484 @@
+"""The identity service as a process on a real nats-server with a real slapd as the provider's
+directory, and a second real slapd as an operator's own directory. Commands go in through the
+stream; what exists is read back from the directories themselves (binds and searches), secrets over
+request/reply. Tests run in order: the key rotation and the secret scan come last."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import ldap3
+import nats
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from ldap3.utils.dn import escape_rdn
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError
+
+from contracts import Message, decode, encode
+from contracts.commands import AccountDeletionRequested, AccountRequested, DirectorySyncRequested
+from contracts.directory import DirectoryParameters
+from contracts.events import AccountCreated, AccountDeleted, DirectorySyncCompleted, DirectorySyncFailed
+from contracts.requests import DirectoryConnectionReply, DirectoryConnectionRequest, SecretReply, SecretRequest
+from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, STREAM, secret_get
+from runtime.nats_server import NatsServer
+from sandbox.slapd import Slapd, missing
+
+pytestmark = pytest.mark.integration
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SUFFIX = "dc=fedi,dc=test"
+THEIRS = "dc=acme,dc=example"
+FIRST_KEY = "identity-test-key-one"
+
+
+@dataclass
+class World:
+    home: Path
+    nats: NatsServer
+    provider: Slapd
+    theirs: Slapd
+    log: Path
+    secret_key: str = FIRST_KEY
+    previous_keys: tuple[str, ...] = ()
+    process: subprocess.Popen | None = None
+    secrets_seen: dict[str, str] = field(default_factory=dict)
+    """ref -> value of every secret the tests were handed: none may appear in the stream or the log."""
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_")} | {
+            "FEDI_IDENTITY_NATS_URL": self.nats.url,
+            "FEDI_IDENTITY_DATA_DIR": str(self.home / "identity"),
+            "FEDI_IDENTITY_SECRET_KEY": self.secret_key,
+            "FEDI_IDENTITY_PREVIOUS_SECRET_KEYS": json.dumps(list(self.previous_keys)),
+            "FEDI_IDENTITY_LDAP_URL": self.provider.url,
+            "FEDI_IDENTITY_LDAP_BIND_DN": self.provider.bind_dn,
+            "FEDI_IDENTITY_LDAP_BIND_PASSWORD": self.provider.password,
+            "FEDI_IDENTITY_LDAP_BASE_DN": SUFFIX,
+            "FEDI_IDENTITY_SYNC_INTERVAL_SECONDS": "3600",
+            "FEDI_IDENTITY_SYNC_POLL_SECONDS": "0.2",
+            "FEDI_IDENTITY_REDELIVERY_BACKOFF_SECONDS": "0.1",
+            "FEDI_IDENTITY_ACK_WAIT_SECONDS": "5",
+            "FEDI_IDENTITY_LOG_LEVEL": "DEBUG",
+        }
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.identity"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        asyncio.run(_consuming(self))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def provider_entries(self, base: str) -> dict[str, dict]:
+        return search(self.provider.url, self.provider.bind_dn, self.provider.password, base)
+
+
+def search(url: str, bind_dn: str, password: str, base: str) -> dict[str, dict]:
+    """Entries at or under `base` (DN in lower case -> attributes); empty when it does not exist."""
+    with ldap3.Connection(ldap3.Server(url), bind_dn, password, auto_bind=True) as conn:
+        conn.search(base, "(objectClass=*)", ldap3.SUBTREE, attributes=ldap3.ALL_ATTRIBUTES)
+        return {entry.entry_dn.lower(): entry.entry_attributes_as_dict for entry in conn.entries}
+
+
+def binds(url: str, dn: str, password: str) -> bool:
+    if not password:
+        return False
+    conn = ldap3.Connection(ldap3.Server(url), dn, password)
+    try:
+        return conn.bind()
+    finally:
+        conn.unbind()
+
+
+async def _consuming(world: World, deadline: float = 60.0) -> None:
+    """Until the service has made its durable consumers and answers requests."""
+    connection = await nats.connect(world.nats.url)
+    try:
+        until = time.monotonic() + deadline
+        while True:
+            assert world.process.poll() is None, f"identity exited: {world.log.read_text()[-3000:]}"
+            try:
+                await connection.jetstream().consumer_info(STREAM, "identity-account-requested")
+                await connection.request(secret_get("identity"), b"{}", timeout=1)
+                return
+            except (NotFoundError, NoRespondersError, NatsTimeout):
+                assert time.monotonic() < until, f"identity never subscribed: {world.log.read_text()[-3000:]}"
+                await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[World]:
+    reason = missing()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}; it is required under CI=true")
+        pytest.skip(reason)
+    home = tmp_path_factory.mktemp("identity-service")
+    server = NatsServer(home / "nats").start()
+    provider = Slapd(home / "provider-ldap", suffix=SUFFIX).start()
+    theirs = Slapd(home / "their-ldap", suffix=THEIRS).start()
+    world = World(home, server, provider, theirs, home / "identity.log")
+    try:
+        world.start()
+        yield world
+    finally:
+        world.stop()
+        theirs.stop()
+        provider.stop()
+        server.stop()
+
+
+class Bus:
+    """Publishes commands into the stream, reads the answers back out of it, asks over request/reply."""
+
+    def __init__(self, connection, world: World) -> None:  # noqa: ANN001
+        self.connection = connection
+        self.js = connection.jetstream()
+        self.world = world
+
+    async def send(self, command: Message) -> Message:
+        await self.js.publish(command.subject(), encode(command), stream=STREAM, headers={"Nats-Msg-Id": str(command.event_id)})
+        return command
+
+    async def everything(self) -> list:
+        last = (await self.js.stream_info(STREAM)).state.last_seq
+        return [await self.js.get_msg(STREAM, seq) for seq in range(1, last + 1)]
+
+    async def find(self, eventually, what: str, match) -> Message:  # noqa: ANN001
+        async def look():
+            for raw in await self.everything():
+                if not raw.subject.startswith("dlq."):
+                    message = decode(raw.data)
+                    if match(message):
+                        return message
+            return None
+
+        return await eventually(look, what)
+
+    async def answer(self, command: Message, eventually) -> Message:
+        return await self.find(eventually, f"an answer to {command.type}", lambda m: m.causation_id == str(command.event_id))
+
+    async def secret(self, ref: str, requester: str = "orchestrator") -> SecretReply:
+        request = SecretRequest(ref=ref, requester=requester).model_dump_json().encode()
+        reply = SecretReply.model_validate_json((await self.connection.request(secret_get("identity"), request, timeout=10)).data)
+        if reply.value:
+            self.world.secrets_seen[ref] = reply.value
+        return reply
+
+    async def directory(self, subject: str, operator: str, parameters: DirectoryParameters, password: str) -> DirectoryConnectionReply:
+        self.world.secrets_seen[f"their-bind-password/{len(self.world.secrets_seen)}"] = password
+        body = DirectoryConnectionRequest(operator_id=operator, parameters=parameters, bind_password=password)
+        reply = await self.connection.request(subject, body.model_dump_json().encode(), timeout=30)
+        return DirectoryConnectionReply.model_validate_json(reply.data)
+
+
+@pytest.fixture
+async def bus(world: World) -> Iterator[Bus]:
+    connection = await nats.connect(world.nats.url)
+    yield Bus(connection, world)
+    await connection.close()
+
+
+def operator() -> str:
+    return f"op{uuid.uuid4().hex[:8]}"
+
+
+def account_requested(operator_id: str, service: str, purpose: str = "admin", username: str = "alice") -> AccountRequested:
+    return AccountRequested(
+        correlation_id=f"dep-{uuid.uuid4()}", operator_id=operator_id, producer="orchestrator", deployment_id="dep-1",
+        resource_id=f"{operator_id}/{service}/{'account' if purpose == 'admin' else 'mail'}", service=service,
+        username=username, email=f"{username}@acme.example", display_name="Alice Example", purpose=purpose,
+    )
+
+
+async def admin_account(world: World, bus: Bus, eventually, operator_id: str, service: str) -> tuple[str, str]:
+    """(DN, password) of the service's admin account, as the deployer would get them."""
+    created = await bus.answer(await bus.send(account_requested(operator_id, service)), eventually)
+    assert isinstance(created, AccountCreated), created
+    reply = await bus.secret(created.secret_ref)
+    assert reply.value, reply.error
+    return f"uid=alice,ou={service},ou={operator_id},{SUFFIX}", reply.value
+
+
+# -- admin accounts (US 1.1) --------------------------------------------------------------------------
+
+
+async def test_every_enabled_service_gets_an_admin_account_valid_by_bind_and_a_wrong_password_is_refused(world, bus, eventually):
+    acme = operator()
+    mastodon, mastodon_password = await admin_account(world, bus, eventually, acme, "mastodon")
+    pixelfed, pixelfed_password = await admin_account(world, bus, eventually, acme, "pixelfed")
+
+    assert binds(world.provider.url, mastodon, mastodon_password)
+    assert binds(world.provider.url, pixelfed, pixelfed_password)
+    assert mastodon_password != pixelfed_password
+    assert not binds(world.provider.url, mastodon, pixelfed_password)
+    assert not binds(world.provider.url, mastodon, "wrong-password")
+    admins = world.provider_entries(f"cn=admins,ou=mastodon,ou={acme},{SUFFIX}")
+    assert [dn.lower() for dn in next(iter(admins.values()))["member"]] == [mastodon]
+
+
+async def test_disabling_a_service_removes_its_admin_account_and_its_password(world, bus, eventually):
+    acme = operator()
+    mastodon, mastodon_password = await admin_account(world, bus, eventually, acme, "mastodon")
+    pixelfed, pixelfed_password = await admin_account(world, bus, eventually, acme, "pixelfed")
+    created = await bus.find(eventually, "mastodon's account", lambda m: isinstance(m, AccountCreated) and m.resource_id == f"{acme}/mastodon/account")
+
+    deletion = AccountDeletionRequested(
+        correlation_id=f"dep-{uuid.uuid4()}", operator_id=acme, producer="orchestrator", deployment_id="dep-2",
+        resource_id=f"{acme}/mastodon/account", service="mastodon", username="alice",
+    )
+    assert isinstance(await bus.answer(await bus.send(deletion), eventually), AccountDeleted)
+
+    assert not binds(world.provider.url, mastodon, mastodon_password)
+    assert world.provider_entries(f"ou=mastodon,ou={acme},{SUFFIX}") == {}, "the account and the service's groups are gone"
+    assert binds(world.provider.url, pixelfed, pixelfed_password), "the other service keeps its admin"
+    assert (await bus.secret(created.secret_ref)).value is None
+
+
+async def test_an_unauthorised_requester_gets_no_secret(world, bus, eventually):
+    acme = operator()
+    created = await bus.answer(await bus.send(account_requested(acme, "mastodon")), eventually)
+    relay = await bus.answer(await bus.send(account_requested(acme, "mastodon", "smtp", f"{acme}-mastodon")), eventually)
+
+    for ref, requester in ((created.secret_ref, "storage"), (created.secret_ref, "identity"), (relay.secret_ref, "panel")):
+        reply = await bus.secret(ref, requester)
+        assert reply.value is None and "may not read" in reply.error
+    assert (await bus.secret(f"secret://identity/{uuid.uuid4()}")).value is None
+    first, again = await bus.secret(created.secret_ref, "panel"), await bus.secret(created.secret_ref, "panel")
+    assert first.value and again.value is None, "the panel reveals an admin password once"
+
+
+# -- e-mail relay accounts (US 7.2) -----------------------------------------------------------------
+
+
+class LdapBindAuthenticator:
+    """The provider's relay: SMTP AUTH succeeds when the login binds to ou=mail of its operator."""
+
+    def __init__(self, url: str, operator_id: str) -> None:
+        self.url = url
+        self.base = f"ou=mail,ou={operator_id},{SUFFIX}"
+
+    def __call__(self, server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        dn = f"uid={escape_rdn(auth_data.login.decode())},{self.base}"
+        return AuthResult(success=binds(self.url, dn, auth_data.password.decode()))
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.received: list = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        self.received.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_a_service_sends_mail_through_the_relay_with_its_relay_account_and_a_wrong_password_is_refused(world, bus, eventually):
+    acme = operator()
+    username = f"{acme}-mastodon"
+    created = await bus.answer(await bus.send(account_requested(acme, "mastodon", "smtp", username)), eventually)
+    password = (await bus.secret(created.secret_ref)).value
+    mailbox = Mailbox()
+    relay = Controller(
+        mailbox, hostname="127.0.0.1", port=free_port(), authenticator=LdapBindAuthenticator(world.provider.url, acme),
+        auth_required=True, auth_require_tls=False,
+    )
+    relay.start()
+    try:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "mastodon@acme.example", "bob@elsewhere.example", "Welcome"
+        message.set_content("Your account is ready.")
+
+        def send(secret: str) -> None:
+            with smtplib.SMTP(relay.hostname, relay.port, timeout=10) as client:
+                client.login(username, secret)
+                client.send_message(message)
+
+        await asyncio.to_thread(send, password)
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            await asyncio.to_thread(send, "wrong-password")
+    finally:
+        relay.stop()
+
+    assert len(mailbox.received) == 1
+    assert mailbox.received[0].mail_from == "mastodon@acme.example"
+    assert b"Your account is ready." in mailbox.received[0].content
+
+
+# -- the operator's own directory (US 1.2) ----------------------------------------------------------
+
+
+def their(world: World, *changes) -> None:  # noqa: ANN002
+    """Applies (kind, dn, attributes) changes to the operator's own directory as its administrator."""
+    with ldap3.Connection(ldap3.Server(world.theirs.url), world.theirs.bind_dn, world.theirs.password, auto_bind=True) as conn:
+        for kind, dn, attributes in changes:
+            if kind == "add":
+                classes = attributes.pop("objectClass")
+                assert conn.add(dn, classes, attributes), conn.result
+            elif kind == "modify":
+                assert conn.modify(dn, {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in attributes.items()}), conn.result
+            else:
+                assert conn.delete(dn), conn.result
+
+
+def person(uid: str, cn: str, mail: str) -> tuple:
+    return ("add", f"uid={uid},ou=staff,{THEIRS}", {"objectClass": ["inetOrgPerson"], "cn": cn, "sn": cn, "mail": mail})
+
+
+def group(cn: str, *uids: str) -> tuple:
+    return ("add", f"cn={cn},ou=groups,{THEIRS}", {"objectClass": ["groupOfNames"], "member": [f"uid={u},ou=staff,{THEIRS}" for u in uids]})
+
+
+def parameters(world: World, **changes) -> DirectoryParameters:
+    return DirectoryParameters(
+        url=world.theirs.url, bind_dn=world.theirs.bind_dn, base_dn=THEIRS,
+        mapping={"moderators": {"mastodon": "moderators"}, "everyone": {"mastodon": "users"}},
+    ).model_copy(update=changes)
+
+
+@pytest.fixture(scope="module")
+def their_directory(world):
+    unit = lambda name: ("add", f"ou={name},{THEIRS}", {"objectClass": ["organizationalUnit"]})  # noqa: E731
+    their(
+        world, unit("staff"), unit("groups"),
+        person("bob", "Bob Builder", "bob@acme.example"), person("carol", "Carol Cook", "carol@acme.example"),
+        group("moderators", "bob"), group("everyone", "bob", "carol"),
+    )
+    return world.theirs
+
+
+def members(world: World, acme: str, role: str) -> set[str]:
+    entry = world.provider_entries(f"cn={role},ou=mastodon,ou={acme},{SUFFIX}")
+    return {dn.split(",")[0].removeprefix("uid=") for dn in next(iter(entry.values()))["member"] if dn.endswith(f"ou=people,ou={acme},{SUFFIX}")}
+
+
+def people(world: World, acme: str) -> dict[str, dict]:
+    found = world.provider_entries(f"ou=people,ou={acme},{SUFFIX}")
+    return {attrs["uid"][0]: attrs for attrs in found.values() if attrs.get("uid")}
+
+
+async def test_wrong_connection_parameters_give_a_clear_error_and_change_nothing(world, bus, eventually, their_directory):
+    acme = operator()
+    await admin_account(world, bus, eventually, acme, "mastodon")
+    before = world.provider_entries(f"ou={acme},{SUFFIX}")
+    right = world.theirs.password
+    wrong = {
+        "bad_credentials": (parameters(world), "not-their-password"),
+        "unreachable": (parameters(world, url=f"ldap://127.0.0.1:{free_port()}"), right),
+        "no_base": (parameters(world, base_dn="dc=nowhere,dc=example"), right),
+        "empty": (parameters(world, user_filter="(uid=nobody-at-all)"), right),
+        "bad_filter": (parameters(world, user_filter="(uid=unclosed"), right),
+        "unknown_group": (parameters(world, mapping={"no-such-group": {"mastodon": "admins"}}), right),
+    }
+
+    for problem, (params, password) in wrong.items():
+        for subject in (DIRECTORY_CHECK, DIRECTORY_CONNECT):
+            reply = await bus.directory(subject, acme, params, password)
+            assert not reply.ok and reply.problem == problem, (subject, reply)
+            assert reply.error and len(reply.error) > 20, reply
+
+    assert world.provider_entries(f"ou={acme},{SUFFIX}") == before
+    failed = await bus.send(DirectorySyncRequested(correlation_id=f"sync-{uuid.uuid4()}", operator_id=acme, producer="panel"))
+    answer = await bus.answer(failed, eventually)
+    assert isinstance(answer, DirectorySyncFailed) and answer.problem == "not_connected", "nothing was kept"
+
+
+async def test_their_users_and_groups_appear_change_and_disappear_in_our_directory_after_a_sync(world, bus, eventually, their_directory):
+    acme = operator()
+    await admin_account(world, bus, eventually, acme, "mastodon")
+    check = await bus.directory(DIRECTORY_CHECK, acme, parameters(world), world.theirs.password)
+    assert check.ok and (check.users, check.groups) == (2, 2)
+
+    connect = await bus.directory(DIRECTORY_CONNECT, acme, parameters(world), world.theirs.password)
+    assert connect.ok, connect
+    first = await bus.find(eventually, "the first sync", lambda m: isinstance(m, DirectorySyncCompleted) and m.operator_id == acme)
+    assert (first.trigger, first.users_added, first.memberships_added) == ("connect", 2, 3)
+    assert {uid: p["mail"] for uid, p in people(world, acme).items()} == {"bob": ["bob@acme.example"], "carol": ["carol@acme.example"]}
+    assert members(world, acme, "moderators") == {"bob"} and members(world, acme, "users") == {"bob", "carol"}
+
+    their(
+        world,
+        ("modify", f"uid=bob,ou=staff,{THEIRS}", {"cn": ["Robert Builder"], "mail": ["robert@acme.example"]}),
+        ("delete", f"cn=everyone,ou=groups,{THEIRS}", {}),
+        group("everyone", "bob", "dave"),
+        person("dave", "Dave Diver", "dave@acme.example"),
+        ("delete", f"uid=carol,ou=staff,{THEIRS}", {}),
+    )
+    demand = await bus.send(DirectorySyncRequested(correlation_id=f"sync-{uuid.uuid4()}", operator_id=acme, producer="panel"))
+    second = await bus.answer(demand, eventually)
+
+    assert isinstance(second, DirectorySyncCompleted), second
+    assert (second.trigger, second.users_added, second.users_updated, second.users_removed) == ("demand", 1, 1, 1)
+    now = people(world, acme)
+    assert set(now) == {"bob", "dave"}
+    assert now["bob"]["cn"] == ["Robert Builder"] and now["bob"]["mail"] == ["robert@acme.example"]
+    assert members(world, acme, "users") == {"bob", "dave"} and members(world, acme, "moderators") == {"bob"}
+    admins = world.provider_entries(f"cn=admins,ou=mastodon,ou={acme},{SUFFIX}")
+    assert [dn.lower() for dn in next(iter(admins.values()))["member"]] == [f"uid=alice,ou=mastodon,ou={acme},{SUFFIX}"]
+
+
+# -- secrets at rest, and in transit (last: they restart the service and scan everything) ---------
+
+
+async def test_rotating_the_key_keeps_every_secret_readable(world, bus, eventually):
+    acme = operator()
+    await admin_account(world, bus, eventually, acme, "mastodon")
+    # SSH keys and relay passwords are in the same store: every value seen so far must survive.
+    readable = {ref: value for ref, value in world.secrets_seen.items() if ref.startswith("secret://")}
+    still_there = {ref: value for ref, value in readable.items() if (await bus.secret(ref)).value == value}
+    assert still_there
+
+    world.stop()
+    world.secret_key, world.previous_keys = "identity-test-key-two", (FIRST_KEY,)
+    world.start()
+    assert {ref: (await bus.secret(ref)).value for ref in still_there} == still_there
+
+    world.stop()
+    world.previous_keys = ()
+    world.start()
+    assert {ref: (await bus.secret(ref)).value for ref in still_there} == still_there, "re-encrypted under the new key"
+
+
+async def test_no_secret_appears_in_the_stream_or_the_log(world, bus):
+    values = {value for value in world.secrets_seen.values() if value} | {world.provider.password}
+    assert len(values) >= 8
+    messages = await bus.everything()
+    log = world.log.read_text()
+
+    for message in messages:
+        everything = message.data + json.dumps(message.headers or {}).encode()
+        for value in values:
+            assert value.encode() not in everything, f"a secret leaked into {message.subject}"
+    for value in values:
+        assert value not in log, "a secret leaked into the service's log"
+    assert FIRST_KEY not in log and "identity-test-key-two" not in log
