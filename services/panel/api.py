@@ -1,72 +1,215 @@
-"""The panel's JSON API (OpenAPI served at /docs and /openapi.json)."""
+"""The panel's JSON API, for automation: what the pages do, with bearer tokens (OpenAPI at /docs)."""
 
-from typing import Annotated
+from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, ValidationError
 
-from contracts.configuration import OperatorConfiguration, problems_of
-from runtime.uow import UnitsOfWork
+from contracts.configuration import SERVICES, OperatorConfiguration, problems_of
+from runtime.event_chain import chain
 
-from . import operators
-from .adapters.store import Panel
+from . import credentials, operators
+from .adapters.accounts import Accounts
+from .adapters.bus import Unavailable
+from .adapters.store import Panel, Provider
+from .domain.accounts import OPERATOR, PROVIDER_ADMIN
+from .domain.wording import describe_plan, plan_summary
+from .web.admin import operator_detail
+from .web.context import Context
+from .web.security import NotFound
 
-bearer = HTTPBearer(auto_error=False, description="The operator's API token (`fedi operator create NAME` prints one).")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token: `fedi operator create NAME` prints one, and a logged-in user makes one at /account/token.",
+)
 
 
-def create_app(units: UnitsOfWork) -> FastAPI:
-    app = FastAPI(
-        title="FediPanel API",
-        version="1",
-        description="Submit an operator's configuration and follow its deployments.",
-    )
+@dataclass(frozen=True)
+class Principal:
+    role: str
+    operator_id: str | None
 
-    @app.exception_handler(RequestValidationError)
-    async def field_level_reasons(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = problems_of(exc, strip=("body",))
-        return JSONResponse(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            content={"detail": "the configuration is not valid", "problems": problems},
-        )
 
-    async def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        if credentials is not None:
-            async with units.database.session() as session:
-                operator_id = await Panel(session).operator_of_token(operators.hash_token(credentials.credentials))
+class Disable(BaseModel):
+    data: Literal["keep", "delete"] = Field(description="Keep the service's stored data (it comes back when switched on again) or delete it for good.")
+
+
+class Removal(BaseModel):
+    confirm: str = Field(description="The operator's name, typed again to confirm.")
+    reason: str = Field(default="", max_length=500)
+
+
+def _http(code: int, detail: str) -> HTTPException:
+    return HTTPException(code, detail)
+
+
+def router(context: Context) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+
+    async def principal(credentials_: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+        if credentials_ is not None:
+            token_hash = operators.hash_token(credentials_.credentials)
+            async with context.units.database.session() as session:
+                operator_id = await Panel(session).operator_of_token(token_hash)
+                user = None if operator_id else await Accounts(session).user_of_token(token_hash)
             if operator_id:
-                return operator_id
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+                return Principal(OPERATOR, operator_id)
+            if user:
+                return Principal(user.role, user.operator_id)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"})
+
+    async def operator(who: Annotated[Principal, Depends(principal)]) -> str:
+        if who.role != OPERATOR or not who.operator_id:
+            raise _http(status.HTTP_403_FORBIDDEN, "this needs an operator's token")
+        return who.operator_id
+
+    async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.role != PROVIDER_ADMIN:
+            raise _http(status.HTTP_403_FORBIDDEN, "this needs a provider admin's token")
+        return who
 
     Operator = Annotated[str, Depends(operator)]
+    Admin = Annotated[Principal, Depends(admin)]
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.post("/api/v1/configuration", status_code=status.HTTP_202_ACCEPTED)
-    async def submit_configuration(configuration: OperatorConfiguration, operator_id: Operator) -> dict:
-        """Submit a new configuration revision; it is planned and deployed."""
-        async with units() as uow:
-            view = await operators.submit(operator_id, configuration, uow)
+    async def submit(operator_id: str, configuration: OperatorConfiguration) -> dict:
+        try:
+            async with context.units() as uow:
+                view = await operators.submit(operator_id, configuration, uow)
+        except operators.RemovalRequested as exc:
+            raise _http(status.HTTP_409_CONFLICT, str(exc)) from None
         return {"deployment_id": view.id, "revision": view.revision, "status": f"/api/v1/deployments/{view.id}"}
 
-    @app.get("/api/v1/deployments")
+    @api.get("/configuration")
+    async def get_configuration(operator_id: Operator) -> dict:
+        """The operator's current configuration (its latest revision)."""
+        async with context.units.database.session() as session:
+            configuration = await operators.current_configuration(session, operator_id)
+        if configuration is None:
+            raise _http(status.HTTP_404_NOT_FOUND, "no configuration submitted yet")
+        return configuration.model_dump(mode="json", by_alias=True)
+
+    @api.post("/configuration", status_code=status.HTTP_202_ACCEPTED)
+    async def submit_configuration(configuration: OperatorConfiguration, operator_id: Operator) -> dict:
+        """Submit a new configuration revision; it is planned and deployed."""
+        return await submit(operator_id, configuration)
+
+    @api.post("/plan-preview")
+    async def plan_preview(configuration: OperatorConfiguration, operator_id: Operator) -> dict:
+        """What this configuration would create, change and remove, in words; nothing is deployed."""
+        document = configuration.model_dump(mode="json", by_alias=True)
+        try:
+            plan = await context.planner.preview(operator_id, document)
+        except Unavailable as exc:
+            raise _http(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+        services = describe_plan(plan.changes, plan.resources)
+        return {
+            "summary": plan_summary(services),
+            "services": [asdict(service) for service in services],
+            "changes": [change.model_dump(mode="json") for change in plan.changes],
+            "problems": [problem.model_dump() for problem in plan.problems],
+        }
+
+    @api.post("/services/{service}/disable", status_code=status.HTTP_202_ACCEPTED)
+    async def disable_service(service: str, choice: Disable, operator_id: Operator) -> dict:
+        """Switch a service off, keeping or deleting its data as chosen; submitted like a configuration."""
+        async with context.units.database.session() as session:
+            current = await operators.current_configuration(session, operator_id)
+        if service not in SERVICES or current is None or not current.service(service).enable:
+            raise _http(status.HTTP_404_NOT_FOUND, f"{service} is not running")
+        document = current.model_dump(mode="json", by_alias=True)
+        document[service] |= {"enable": False, "dataOnDisable": choice.data}
+        try:
+            configuration = OperatorConfiguration.model_validate(document)
+        except ValidationError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": problems_of(exc)}) from None
+        return await submit(operator_id, configuration)
+
+    @api.get("/deployments")
     async def list_deployments(operator_id: Operator) -> list[dict]:
         """Every deployment of the operator, newest first."""
-        async with units.database.session() as session:
+        async with context.units.database.session() as session:
             return [view.as_dict() for view in await Panel(session).deployments(operator_id)]
 
-    @app.get("/api/v1/deployments/{deployment_id}")
+    @api.get("/deployments/{deployment_id}")
     async def get_deployment(deployment_id: str, operator_id: Operator) -> dict:
         """One deployment: state, steps, progress, ETA, URLs or the reason it failed."""
-        async with units.database.session() as session:
+        async with context.units.database.session() as session:
             view = await Panel(session).deployment(operator_id, deployment_id)
         if view is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such deployment")
+            raise _http(status.HTTP_404_NOT_FOUND, "no such deployment")
         return view.as_dict()
 
-    return app
+    @api.get("/deployments/{deployment_id}/trace")
+    async def get_trace(deployment_id: str, operator_id: Operator) -> list[dict]:
+        """The deployment's events in causal order, with depth under their cause and time since the first."""
+        await get_deployment(deployment_id, operator_id)
+        try:
+            links = chain(await context.trail.events(deployment_id))
+        except Unavailable as exc:
+            raise _http(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+        return [
+            {"depth": link.depth, "offset_seconds": link.offset_seconds, "summary": link.summary, **link.event.as_dict()}
+            for link in links
+        ]
+
+    @api.get("/credentials")
+    async def list_credentials(operator_id: Operator) -> list[dict]:
+        """The operator's service admin accounts, and whether each password was already shown."""
+        async with context.units.database.session() as session:
+            found = await Panel(session).admin_accounts(operator_id)
+        return [{"service": c.service, "username": c.username, "revealed": c.revealed_at is not None} for c in found]
+
+    @api.post("/credentials/{service}/reveal")
+    async def reveal_credential(service: str, operator_id: Operator) -> dict:
+        """The admin password of a service, once: afterwards this answers 410 Gone."""
+        try:
+            async with context.units.database.session() as session:
+                account, password = await credentials.reveal_once(session, context.vault, operator_id, service)
+        except credentials.NoSuchCredential as exc:
+            raise _http(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        except credentials.AlreadyRevealed as exc:
+            raise _http(status.HTTP_410_GONE, str(exc)) from None
+        except Unavailable:
+            raise _http(status.HTTP_503_SERVICE_UNAVAILABLE, "the password could not be fetched; it was not shown") from None
+        return {"service": account.service, "username": account.username, "password": password}
+
+    @api.post("/account/removal", status_code=status.HTTP_202_ACCEPTED)
+    async def request_removal(removal: Annotated[Removal, Body()], operator_id: Operator) -> dict:
+        """Delete the operator's account and everything it runs (asks the configurator to remove it all)."""
+        if removal.confirm != operator_id:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": [{"field": "confirm", "message": "must be your operator name"}]}
+            )
+        try:
+            async with context.units() as uow:
+                await operators.request_removal(operator_id, removal.reason, uow)
+        except operators.RemovalRequested as exc:
+            raise _http(status.HTTP_409_CONFLICT, str(exc)) from None
+        return {"operator": operator_id, "removal": "requested"}
+
+    @api.get("/admin/operators")
+    async def admin_operators(_admin: Admin) -> list[dict]:
+        """Every operator with their latest deployment and storage use (provider admins)."""
+        async with context.units.database.session() as session:
+            return await Provider(session).operators()
+
+    @api.get("/admin/operators/{operator_id}")
+    async def admin_operator(operator_id: str, _admin: Admin) -> dict:
+        """One operator: configuration, deployments, storage use (provider admins)."""
+        try:
+            detail = await operator_detail(context, operator_id)
+        except NotFound:
+            raise _http(status.HTTP_404_NOT_FOUND, "no such operator") from None
+        configuration = detail["configuration"]
+        return {
+            "id": operator_id,
+            "email": detail["email"],
+            "removal_requested_at": detail["operator"].removal_requested_at,
+            "configuration": configuration.model_dump(mode="json", by_alias=True) if configuration else None,
+            "deployments": detail["deployments"],
+            "usage": [{"bucket": u.bucket, "bytes": u.bytes, "objects": u.objects, "reported_at": u.reported_at} for u in detail["usage"]],
+        }
+
+    return api

@@ -1,24 +1,32 @@
-"""Operators, their API tokens, and submitting a configuration revision."""
+"""Operators, their API tokens, configuration drafts and revisions, and asking for removal."""
 
 import hashlib
-import re
 import secrets
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.commands import OperatorRemovalRequested
 from contracts.configuration import OperatorConfiguration
 from contracts.events import ConfigSubmitted
 from runtime.uow import UnitOfWork
 
-from .adapters.store import ApiToken, DeploymentView, Operator, Panel, Revision
+from .adapters.store import ApiToken, DeploymentView, Draft, Operator, Panel, Revision, now
+from .domain.accounts import OPERATOR_NAME, OPERATOR_NAME_RULE
 
 PRODUCER = "panel"
-OPERATOR_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 
 
 class OperatorExists(ValueError):
     pass
+
+
+class RemovalRequested(Exception):
+    """The operator asked to be removed: nothing more is deployed for them."""
+
+
+class StaleDraft(Exception):
+    """The draft changed (or is gone) since the operator reviewed its plan."""
 
 
 def hash_token(token: str) -> str:
@@ -28,9 +36,7 @@ def hash_token(token: str) -> str:
 async def create_operator(session: AsyncSession, name: str) -> str:
     """Creates the operator and returns its API token (only its hash is stored)."""
     if not OPERATOR_NAME.match(name):
-        raise ValueError(
-            "operator names are 3 to 32 lowercase letters, digits and hyphens, starting with a letter"
-        )
+        raise ValueError(f"operator names are {OPERATOR_NAME_RULE}")
     if await session.get(Operator, name) is not None:
         raise OperatorExists(f"operator {name} already exists")
     token = f"fedi_{secrets.token_urlsafe(32)}"
@@ -41,12 +47,54 @@ async def create_operator(session: AsyncSession, name: str) -> str:
     return token
 
 
+async def current_configuration(session: AsyncSession, operator_id: str) -> OperatorConfiguration | None:
+    """The configuration of the operator's latest revision."""
+    revision = await Panel(session).latest_revision(operator_id)
+    return OperatorConfiguration.model_validate_json(revision.configuration_json) if revision else None
+
+
+async def _refuse_if_removed(session: AsyncSession, operator_id: str) -> None:
+    operator = await session.get(Operator, operator_id)
+    if operator is None or operator.removal_requested_at is not None:
+        raise RemovalRequested(f"operator {operator_id} asked to be removed")
+
+
+def draft_digest(draft: Draft) -> str:
+    return hashlib.sha256(draft.configuration_json.encode()).hexdigest()[:32]
+
+
+async def save_draft(session: AsyncSession, operator_id: str, configuration: OperatorConfiguration, intent: str) -> Draft:
+    """Keeps a valid configuration for review (one per operator, the newest wins)."""
+    await _refuse_if_removed(session, operator_id)
+    draft = await session.get(Draft, operator_id) or Draft(operator_id=operator_id)
+    draft.configuration_json = configuration.model_dump_json(by_alias=True)
+    draft.intent = intent
+    draft.created_at = now()
+    session.add(draft)
+    await session.commit()
+    return draft
+
+
+def configuration_of(draft: Draft) -> OperatorConfiguration:
+    return OperatorConfiguration.model_validate_json(draft.configuration_json)
+
+
+async def deploy_draft(operator_id: str, reviewed_digest: str, uow: UnitOfWork) -> DeploymentView:
+    """Submits the reviewed draft, if it is still the one the operator reviewed."""
+    draft = await uow.session.get(Draft, operator_id)
+    if draft is None or not secrets.compare_digest(draft_digest(draft), reviewed_digest):
+        raise StaleDraft("the configuration changed since its plan was shown; review it again")
+    configuration = configuration_of(draft)
+    await uow.session.delete(draft)
+    return await submit(operator_id, configuration, uow)
+
+
 async def submit(operator_id: str, configuration: OperatorConfiguration, uow: UnitOfWork) -> DeploymentView:
     """Stores the revision and its deployment, and queues config.submitted, in one transaction."""
+    await _refuse_if_removed(uow.session, operator_id)
     panel = Panel(uow.session)
     number = await panel.next_revision(operator_id)
     deployment_id = str(uuid.uuid4())
-    document = configuration.model_dump(mode="json", by_alias=True)
     uow.session.add(
         Revision(
             operator_id=operator_id,
@@ -74,8 +122,22 @@ async def submit(operator_id: str, configuration: OperatorConfiguration, uow: Un
             operator_id=operator_id,
             producer=PRODUCER,
             revision=number,
-            configuration=document,
+            configuration=configuration.model_dump(mode="json", by_alias=True),
         )
     )
     await uow.commit()
     return view
+
+
+async def request_removal(operator_id: str, reason: str, uow: UnitOfWork) -> None:
+    """Marks the operator as leaving and asks the configurator to remove everything they run."""
+    await _refuse_if_removed(uow.session, operator_id)
+    operator = await uow.session.get(Operator, operator_id)
+    operator.removal_requested_at = now()
+    await Panel(uow.session).discard_draft(operator_id)
+    uow.publish(
+        OperatorRemovalRequested(
+            correlation_id=str(uuid.uuid4()), operator_id=operator_id, producer=PRODUCER, reason=reason[:500]
+        )
+    )
+    await uow.commit()

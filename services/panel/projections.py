@@ -1,11 +1,15 @@
-"""The panel's read model of deployments, from the events that tell about them. Events arrive on
-separate consumers, so every update tolerates any order: states and counters only move forward."""
+"""The panel's read models, from the events that tell about deployments, admin accounts and storage
+use. Events arrive on separate consumers, so every update tolerates any order: states and counters
+only move forward."""
 
 import json
 
 from contracts import Message
 from contracts.events import (
+    AccountCreated,
+    BucketUsageReported,
     ConfigRejected,
+    DeploymentCancelled,
     DeploymentFailed,
     DeploymentProgress,
     DeploymentStarted,
@@ -14,9 +18,10 @@ from contracts.events import (
 )
 from runtime.uow import UnitOfWork
 
-from .adapters.store import DeploymentView
+from .adapters.store import BucketUsage, Credential, DeploymentView, aware
+from .domain.wording import FINAL
 
-STATE_RANK = {"submitted": 0, "planned": 1, "running": 2, "rejected": 3, "succeeded": 3, "failed": 3}
+STATE_RANK = {"submitted": 0, "planned": 1, "running": 2} | dict.fromkeys(FINAL, 3)
 STEP_RANK = {"pending": 0, "running": 1, "done": 2, "failed": 2}
 
 
@@ -40,14 +45,19 @@ async def _view(uow: UnitOfWork, event: Message) -> DeploymentView:
 
 
 def _advance(view: DeploymentView, state: str) -> None:
-    if STATE_RANK[state] >= STATE_RANK[view.state] and view.state not in ("succeeded", "failed", "rejected"):
+    if STATE_RANK[state] >= STATE_RANK[view.state] and view.state not in FINAL:
         view.state = state
 
 
 def _settle(view: DeploymentView) -> None:
-    """A succeeded deployment is complete, whatever late events said about counts."""
+    """A succeeded deployment is complete, whatever late events said about counts: every step is done,
+    and a step's own progress event, arriving later on its consumer, still fills in its detail."""
     if view.state == "succeeded":
         view.done, view.eta_seconds = view.total, 0.0
+        steps = json.loads(view.steps_json)
+        for step in steps.values():
+            step["state"] = "done"
+        view.steps_json = json.dumps(steps, sort_keys=True)
 
 
 def _merge_step(view: DeploymentView, step_id: str, **fields) -> None:
@@ -109,6 +119,43 @@ async def deployment_failed(event: DeploymentFailed, uow: UnitOfWork) -> None:
     view.eta_seconds = None
 
 
+async def deployment_cancelled(event: DeploymentCancelled, uow: UnitOfWork) -> None:
+    view = await _view(uow, event)
+    _advance(view, "cancelled")
+    view.reason = event.reason
+    view.eta_seconds = None
+
+
+async def account_created(event: AccountCreated, uow: UnitOfWork) -> None:
+    """Remembers the account so its password can be revealed once; a new password (the account was
+    made again) may be revealed once more."""
+    credential = await uow.session.get(Credential, event.resource_id)
+    if credential is None:
+        uow.session.add(
+            Credential(
+                resource_id=event.resource_id,
+                operator_id=event.operator_id,
+                deployment_id=event.deployment_id,
+                service=event.service,
+                username=event.username,
+                secret_ref=event.secret_ref,
+            )
+        )
+    elif credential.secret_ref != event.secret_ref:
+        credential.secret_ref, credential.username = event.secret_ref, event.username
+        credential.deployment_id, credential.revealed_at = event.deployment_id, None
+
+
+async def bucket_usage_reported(event: BucketUsageReported, uow: UnitOfWork) -> None:
+    usage = await uow.session.get(BucketUsage, event.bucket)
+    if usage is None:
+        usage = BucketUsage(bucket=event.bucket, operator_id=event.operator_id, bytes=0, objects=0, reported_at=event.occurred_at)
+        uow.session.add(usage)
+    elif aware(usage.reported_at) > event.occurred_at:
+        return
+    usage.bytes, usage.objects, usage.reported_at = event.bytes, event.objects, event.occurred_at
+
+
 HANDLERS = {
     ConfigRejected: config_rejected,
     PlanCreated: plan_created,
@@ -116,4 +163,7 @@ HANDLERS = {
     DeploymentProgress: deployment_progress,
     DeploymentSucceeded: deployment_succeeded,
     DeploymentFailed: deployment_failed,
+    DeploymentCancelled: deployment_cancelled,
+    AccountCreated: account_created,
+    BucketUsageReported: bucket_usage_reported,
 }

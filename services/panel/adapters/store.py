@@ -1,18 +1,26 @@
-"""The panel's database: operators and their API tokens, configuration revisions, and a read
-model of deployments built from the orchestrator's events."""
+"""The panel's database: operators and their API tokens, people who log in and their sessions,
+configuration revisions and drafts under review, and read models built from other services' events
+(deployments, admin credentials to reveal once, storage use)."""
 
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from runtime.tables import messaging_tables
 
+from ..domain.wording import is_admin_account
+
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -27,6 +35,7 @@ class Operator(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    removal_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ApiToken(Base):
@@ -45,6 +54,87 @@ class Revision(Base):
     configuration_json: Mapped[str] = mapped_column(Text)
     deployment_id: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class User(Base):
+    """Someone who logs in to the panel: an operator's person, or one of the provider's admins."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class WebSession(Base):
+    """A logged-in browser; the cookie holds the signed id, only its hash is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserToken(Base):
+    """An API token made from the panel by a logged-in user (only its hash is stored)."""
+
+    __tablename__ = "user_api_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+
+
+class Draft(Base):
+    """A valid configuration waiting for the operator's review of its plan."""
+
+    __tablename__ = "drafts"
+
+    operator_id: Mapped[str] = mapped_column(ForeignKey("operators.id"), primary_key=True)
+    configuration_json: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Credential(Base):
+    """A service admin account from `account.created`; its password is fetched from identity once."""
+
+    __tablename__ = "credentials"
+
+    resource_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64))
+    secret_ref: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class BucketUsage(Base):
+    """The latest `bucket.usage.reported` of each bucket."""
+
+    __tablename__ = "bucket_usage"
+
+    bucket: Mapped[str] = mapped_column(String(200), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64), index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    objects: Mapped[int] = mapped_column(BigInteger)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DeploymentView(Base):
@@ -89,6 +179,8 @@ class DeploymentView(Base):
 
 
 class Panel:
+    """Queries of one operator's data; every one is scoped to the operator it is given."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
@@ -100,10 +192,75 @@ class Panel:
         query = select(func.max(Revision.number)).where(Revision.operator_id == operator_id)
         return ((await self.session.execute(query)).scalar() or 0) + 1
 
+    async def latest_revision(self, operator_id: str) -> Revision | None:
+        query = select(Revision).where(Revision.operator_id == operator_id).order_by(Revision.number.desc()).limit(1)
+        return (await self.session.execute(query)).scalar()
+
     async def deployment(self, operator_id: str, deployment_id: str) -> DeploymentView | None:
         view = await self.session.get(DeploymentView, deployment_id)
         return view if view and view.operator_id == operator_id else None
 
     async def deployments(self, operator_id: str) -> list[DeploymentView]:
-        query = select(DeploymentView).where(DeploymentView.operator_id == operator_id).order_by(DeploymentView.created_at.desc())
+        query = (
+            select(DeploymentView)
+            .where(DeploymentView.operator_id == operator_id)
+            .order_by(DeploymentView.created_at.desc(), DeploymentView.revision.desc())
+        )
         return list((await self.session.execute(query)).scalars())
+
+    async def draft(self, operator_id: str) -> Draft | None:
+        return await self.session.get(Draft, operator_id)
+
+    async def discard_draft(self, operator_id: str) -> None:
+        draft = await self.session.get(Draft, operator_id)
+        if draft is not None:
+            await self.session.delete(draft)
+
+    async def admin_accounts(self, operator_id: str) -> list[Credential]:
+        """The operator's service admin accounts (identity also tells of mail relay accounts)."""
+        query = select(Credential).where(Credential.operator_id == operator_id).order_by(Credential.service)
+        return [c for c in (await self.session.execute(query)).scalars() if is_admin_account(c.resource_id)]
+
+    async def credential(self, operator_id: str, service: str) -> Credential | None:
+        return next((c for c in await self.admin_accounts(operator_id) if c.service == service), None)
+
+    async def usage(self, operator_id: str) -> list[BucketUsage]:
+        query = select(BucketUsage).where(BucketUsage.operator_id == operator_id).order_by(BucketUsage.bucket)
+        return list((await self.session.execute(query)).scalars())
+
+    async def operators(self) -> list[Operator]:
+        return list((await self.session.execute(select(Operator).order_by(Operator.id))).scalars())
+
+
+class Provider:
+    """Queries across operators, for the provider's admins."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def operators(self) -> list[dict]:
+        """Every operator with its user's e-mail, deployments count, latest deployment and storage use."""
+        operators = (await self.session.execute(select(Operator).order_by(Operator.id))).scalars()
+        emails = dict((await self.session.execute(select(User.operator_id, User.email).where(User.operator_id.is_not(None)))).all())
+        latest: dict[str, DeploymentView] = {}
+        counts: dict[str, int] = {}
+        views = await self.session.execute(select(DeploymentView).order_by(DeploymentView.created_at.desc(), DeploymentView.revision.desc()))
+        for view in views.scalars():
+            latest.setdefault(view.operator_id, view)
+            counts[view.operator_id] = counts.get(view.operator_id, 0) + 1
+        usage_query = select(BucketUsage.operator_id, func.sum(BucketUsage.bytes), func.sum(BucketUsage.objects), func.count())
+        usage = {row[0]: row[1:] for row in (await self.session.execute(usage_query.group_by(BucketUsage.operator_id))).all()}
+        return [
+            {
+                "id": operator.id,
+                "email": emails.get(operator.id, ""),
+                "created_at": operator.created_at,
+                "removal_requested_at": operator.removal_requested_at,
+                "deployments": counts.get(operator.id, 0),
+                "latest": latest[operator.id].as_dict() if operator.id in latest else None,
+                "bytes": int(usage.get(operator.id, (0, 0, 0))[0] or 0),
+                "objects": int(usage.get(operator.id, (0, 0, 0))[1] or 0),
+                "buckets": int(usage.get(operator.id, (0, 0, 0))[2] or 0),
+            }
+            for operator in operators
+        ]

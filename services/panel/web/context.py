@@ -1,0 +1,22 @@
+"""Everything the routes need, built once by the composition root (real or fake adapters)."""
+
+from dataclasses import dataclass, field
+
+from contracts.documents import configuration_schema
+from runtime.uow import UnitsOfWork
+
+from ..adapters.bus import Planner, Trail, Vault
+from ..domain.form import Group, groups
+from ..live import Changes
+from ..settings import Settings
+
+
+@dataclass
+class Context:
+    units: UnitsOfWork
+    settings: Settings
+    planner: Planner
+    vault: Vault
+    trail: Trail
+    changes: Changes = field(default_factory=Changes)
+    form: tuple[Group, ...] = field(default_factory=lambda: groups(configuration_schema()))

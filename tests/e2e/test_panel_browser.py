@@ -1,0 +1,193 @@
+"""An operator uses the panel in a real browser (Debian's Chromium driven by Playwright) against the
+whole stack: signs up, configures Mastodon on a domain, reviews the plan, deploys, watches the
+progress reach 100 %, sees the addresses and the admin password once; then switches Mastodon off
+keeping its data and reads that in the plan. The provider's admin sees the operator. Screenshots of
+these pages are written to screenshots/panel/ (not tracked: each run writes them anew)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_deploy_flow import stream_messages
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots" / "panel"
+PASSWORD = "a long enough passphrase"
+ADMIN = ("staff@provider.example", "the provider's own passphrase")
+DEPLOYMENT_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install chromium (scripts/install-system-deps)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots():
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+
+    def shoot(page, name: str) -> None:
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    return shoot
+
+
+@pytest.fixture(scope="module")
+def page(browser, running):
+    context = browser.new_context(base_url=running.stack.panel_url, viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+def test_an_operator_signs_up_and_lands_on_the_configuration_form(page, shots):
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.get_by_role("navigation").get_by_role("link", name="Sign up").click()
+    page.get_by_label("E-mail address").fill("alice@shop.example")
+    page.get_by_label("Operator name").fill("shop")
+    page.get_by_label("Password").fill(PASSWORD)
+    shots(page, "01-sign-up")
+    page.get_by_role("button", name="Create my account").click()
+
+    expect(page).to_have_url(re.compile(r"/configure$"))
+    expect(page.get_by_role("heading", name="Your configuration")).to_be_visible()
+
+
+def test_a_mistake_is_answered_next_to_its_field_and_what_was_typed_stays(page, shots):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Domain").fill("not a domain <b>")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_role("button", name="Review the plan").click()
+
+    expect(page.locator("#f-domain-problem")).to_be_visible()
+    expect(page.get_by_label("Domain")).to_have_value("not a domain <b>")
+    expect(page.get_by_label("Username")).to_have_value("alice")
+    shots(page, "02-configuration-mistake")
+
+
+def test_mastodon_on_a_domain_is_reviewed_then_deployed_to_100_percent_with_its_address(page, shots):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Domain").fill("shop.example")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Display name").fill("Alice <Shop>")
+    page.get_by_label("E-mail address").fill("alice@shop.example")
+    page.get_by_label("Run Mastodon").check()
+    page.get_by_label("Run Pixelfed").check()
+    shots(page, "03-configuration")
+    page.get_by_role("button", name="Review the plan").click()
+
+    expect(page).to_have_url(re.compile(r"/review$"))
+    expect(page.get_by_role("heading", name="Mastodon")).to_be_visible()
+    expect(page.locator(".plan-lines").first).to_contain_text("A virtual machine for Mastodon")
+    shots(page, "04-review")
+    page.get_by_role("button", name="Deploy").click()
+
+    expect(page).to_have_url(re.compile(r"/deployments/[0-9a-f-]{36}$"))
+    expect(page.locator("#percent")).to_have_text("100 %", timeout=DEPLOYMENT_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Your services are running")).to_be_visible()
+    expect(page.get_by_role("link", name="https://mastodon.shop.example")).to_be_visible()
+    expect(page.get_by_role("link", name="https://pixelfed.shop.example")).to_be_visible()
+    shots(page, "05-deployed")
+
+
+def test_the_admin_password_is_revealed_once_and_never_again(page, running, shots):
+    from playwright.sync_api import expect
+
+    deployment = page.url
+    page.get_by_role("button", name="Show the Mastodon password once").click()
+    password = page.locator("#password").inner_text()
+    assert len(password) >= 12
+    shots(page, "06-password-once")
+
+    page.goto(deployment)
+    expect(page.get_by_text("not shown again")).to_be_visible()
+    expect(page.get_by_role("button", name="Show the Mastodon password once")).to_have_count(0)
+    for path in ("/", deployment, "/deployments"):
+        page.goto(path)
+        assert password not in page.content()
+    for log in running.stack.logs.glob("*.log"):
+        assert password not in log.read_text(errors="replace"), log.name
+    assert all(password.encode() not in message.data for message in stream_messages(running.stack))
+
+
+def test_switching_mastodon_off_keeping_its_data_is_said_in_the_plan(page, shots):
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page.get_by_role("link", name="https://mastodon.shop.example")).to_be_visible()
+    shots(page, "07-home")
+    page.locator("li.service", has_text="Mastodon").get_by_role("link", name="Switch off…").click()
+    page.get_by_label("Keep its data").check()
+    shots(page, "08-switch-off")
+    page.get_by_role("button", name="Show me the plan").click()
+
+    expect(page).to_have_url(re.compile(r"/review$"))
+    expect(page.locator(".lead")).to_contain_text("Switch off Mastodon, keeping its data")
+    kept = page.locator("li.action-keep")
+    expect(kept).to_contain_text("Mastodon's stored media and data are kept")
+    expect(kept.locator(".badge.data-kept")).to_have_text("Data kept")
+    expect(page.locator("li.action-delete", has_text="deleted for good")).to_have_count(0)
+    shots(page, "09-review-switch-off-keep-data")
+
+
+def test_the_history_and_trace_show_the_deployment(page, shots):
+    from playwright.sync_api import expect
+
+    page.goto("/deployments")
+    row = page.locator("tr.state-succeeded", has_text="100 %")
+    expect(row).to_have_count(1)
+    shots(page, "10-history")
+    row.get_by_role("link", name="Trace").click()
+    expect(page.get_by_text("config.submitted").first).to_be_visible()
+    expect(page.get_by_text("deployment.succeeded").first).to_be_visible()
+    shots(page, "11-trace")
+
+
+def test_the_providers_admin_sees_the_operator_and_its_deployment(browser, running, shots):
+    from playwright.sync_api import expect
+
+    created = subprocess.run(
+        [sys.executable, "-m", "fedi", "admin", "create", ADMIN[0], "--password-stdin"],
+        input=ADMIN[1] + "\n", capture_output=True, text=True, timeout=60,
+        env=os.environ | {"FEDI_HOME": str(running.stack.home)},
+    )
+    assert created.returncode == 0, created.stderr
+    context = browser.new_context(base_url=running.stack.panel_url, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("E-mail address").fill(ADMIN[0])
+    page.get_by_label("Password").fill(ADMIN[1])
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page).to_have_url(re.compile(r"/admin/operators$"))
+    row = page.locator("tr", has_text="shop")
+    expect(row).to_contain_text("succeeded")
+    shots(page, "12-admin-operators")
+    row.get_by_role("link", name="shop").click()
+    expect(page.get_by_text("alice@shop.example")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Domain shop.example; services: Mastodon, Pixelfed.")
+    shots(page, "13-admin-operator")
+    context.close()
