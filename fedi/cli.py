@@ -8,12 +8,18 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 
 app = typer.Typer(help="Fediversity control plane.", no_args_is_help=True, pretty_exceptions_enable=False)
 operator_app = typer.Typer(help="Operators of the panel.", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
+app.add_typer(__import__("fedi.storage", fromlist=["app"]).app, name="storage")
+app.add_typer(__import__("fedi.admin", fromlist=["app"]).app, name="admin")
+app.add_typer(__import__("fedi.policy", fromlist=["app"]).app, name="policy")
+app.command("drift")(__import__("fedi.drift", fromlist=["drift"]).drift)
+app.command("audit")(__import__("fedi.audit", fromlist=["show"]).show)
 events_app = typer.Typer(help="The bus's traffic.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 dlq_app = typer.Typer(help="Dead letters: messages a consumer could not handle.", no_args_is_help=True)
@@ -24,14 +30,21 @@ Home = Annotated[Path, typer.Option(envvar="FEDI_HOME", help="Folder holding all
 NatsUrl = Annotated[str | None, typer.Option(envvar="FEDI_NATS_URL", help="Default: the running `fedi up`'s.")]
 
 
-def _nats_url(home: Path, nats_url: str | None) -> str:
+def _bus(home: Path, nats_url: str | None) -> tuple[str, dict]:
+    """Where the bus is and how to log in: --nats-url with FEDI_NATS_USER/PASSWORD/CA_FILE, or the
+    admin credentials of the `fedi up` stack in `home`."""
+    from runtime.connection import connect_options
+
     if nats_url:
-        return nats_url
+        env = os.environ.get
+        return nats_url, connect_options(env("FEDI_NATS_USER", ""), env("FEDI_NATS_PASSWORD", ""), env("FEDI_NATS_CA_FILE", ""))
     described = home / "stack.json"
     if not described.exists():
         console.print(f"[red]no running stack described in {described}; pass --nats-url[/red]")
         raise typer.Exit(2)
-    return json.loads(described.read_text())["nats"]
+    stack = json.loads(described.read_text())
+    credentials = json.loads(Path(stack["nats_credentials"]).read_text()) if stack.get("nats_credentials") else {}
+    return stack["nats"], connect_options(**credentials)
 
 
 @app.command()
@@ -95,11 +108,27 @@ def trace(
     home: Home = Path("var"),
     nats_url: NatsUrl = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+    timeline: Annotated[bool, typer.Option("--timeline", help="With each handler's waiting and working time, and redeliveries.")] = False,
+    server: Annotated[
+        bool, typer.Option("--server", help="The nats-server's hops of each traced message (FEDI_<SERVICE>_SERVER_TRACE_OPERATORS, dlq replay --trace).")
+    ] = False,
 ) -> None:
     """Print the causal tree of one deployment's events, read from the stream."""
-    from .tracing import collect, render_tree
+    from .tracing import collect, render_timeline, render_tree
 
-    events = asyncio.run(collect(_nats_url(home, nats_url), deployment_id))
+    url, options = _bus(home, nats_url)
+    if server:
+        from runtime import server_trace
+
+        hops = asyncio.run(server_trace.collect(url, deployment_id, options))
+        if not hops:
+            console.print(f"[red]the server traced no message of {deployment_id}[/red]: name its operator in "
+                          "FEDI_<SERVICE>_SERVER_TRACE_OPERATORS, or replay a dead letter with --trace")
+            raise typer.Exit(1)
+        for line in server_trace.render(hops):
+            print(line)
+        return
+    events = asyncio.run(collect(url, deployment_id, options))
     if not events:
         console.print(f"[red]no events with correlation id {deployment_id}[/red]")
         raise typer.Exit(1)
@@ -107,7 +136,7 @@ def trace(
         for event in events:
             print(json.dumps(event.as_dict()))
         return
-    for line in render_tree(events):
+    for line in (render_timeline if timeline else render_tree)(events):
         print(line)
 
 
@@ -126,10 +155,10 @@ def events_tail(
     from .streamread import stored
 
     async def follow() -> None:
-        url = _nats_url(home, nats_url)
+        url, options = _bus(home, nats_url)
         if history:
-            await tail(stored(url), operator, tuple(type_), deployment, as_json, print)
-        await tail(stored(url, follow=True), operator, tuple(type_), deployment, as_json, print)
+            await tail(stored(url, options=options), operator, tuple(type_), deployment, as_json, print)
+        await tail(stored(url, follow=True, options=options), operator, tuple(type_), deployment, as_json, print)
 
     try:
         asyncio.run(follow())
@@ -142,7 +171,7 @@ def dlq_list(home: Home = Path("var"), nats_url: NatsUrl = None) -> None:
     """Every dead letter: its number, where it was going, who gave up on it and why."""
     from .dlq import dead_letters
 
-    letters = asyncio.run(dead_letters(_nats_url(home, nats_url)))
+    letters = asyncio.run(dead_letters(*_bus(home, nats_url)))
     if not letters:
         console.print("no dead letters")
     for letter in letters:
@@ -154,7 +183,7 @@ def dlq_show(sequence: int, home: Home = Path("var"), nats_url: NatsUrl = None) 
     """One dead letter in full."""
     from .dlq import dead_letters, pretty
 
-    letter = next((d for d in asyncio.run(dead_letters(_nats_url(home, nats_url))) if d.sequence == sequence), None)
+    letter = next((d for d in asyncio.run(dead_letters(*_bus(home, nats_url))) if d.sequence == sequence), None)
     if letter is None:
         console.print(f"[red]no dead letter #{sequence}[/red]")
         raise typer.Exit(1)
@@ -168,25 +197,74 @@ def dlq_replay(
     home: Home = Path("var"),
     nats_url: NatsUrl = None,
     edit: Annotated[bool, typer.Option("--edit", help="Correct the message in $EDITOR first.")] = False,
+    trace_hops: Annotated[bool, typer.Option("--trace", help="Have the nats-server trace the replayed message (see fedi trace --server).")] = False,
 ) -> None:
     """Publish a dead letter again on its subject (after --edit, the corrected one)."""
     from .dlq import ReplayRefused, dead_letters, pretty, replay
 
-    url = _nats_url(home, nats_url)
+    url, options = _bus(home, nats_url)
     body = None
     if edit:
-        letter = next((d for d in asyncio.run(dead_letters(url)) if d.sequence == sequence), None)
+        letter = next((d for d in asyncio.run(dead_letters(url, options)) if d.sequence == sequence), None)
         if letter is None:
             console.print(f"[red]no dead letter #{sequence}[/red]")
             raise typer.Exit(1)
-        edited = typer.edit(pretty(letter.data), extension=".json")
+        edited = click.edit(pretty(letter.data), extension=".json")
         if edited is None:
             console.print("unchanged; nothing replayed")
             raise typer.Exit(1)
         body = edited.encode()
     try:
-        subject = asyncio.run(replay(url, sequence, body))
+        subject = asyncio.run(replay(url, sequence, body, options, trace=trace_hops))
     except ReplayRefused as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print(f"replayed #{sequence} on {subject}")
+    from .audit import note
+
+    note(url, options, "dlq.replayed", f"#{sequence}", subject=subject, edited=str(edit).lower())
+
+
+bus_app = typer.Typer(help="The bus's set-up.", no_args_is_help=True)
+app.add_typer(bus_app, name="bus")
+
+
+@bus_app.command("dev-ca")
+def bus_dev_ca(directory: Path) -> None:
+    """Make a development CA and a certificate for the host `nats` (for a docker-compose trial)."""
+    from runtime.devca import ensure_dev_ca
+
+    for role, path in ensure_dev_ca(directory).items():
+        console.print(f"  {role:5} {path}")
+
+
+@bus_app.command("health")
+def bus_health(home: Home = Path("var"), nats_url: NatsUrl = None) -> None:
+    """Each consumer's backlog and redeliveries, and the dead letters waiting. Exit code 3 when unhealthy."""
+    import nats as nats_client
+
+    from runtime.bus_health import bus_health as read_health
+
+    async def read():
+        url, options = _bus(home, nats_url)
+        connection = await nats_client.connect(url, **options)
+        try:
+            return await read_health(connection.jetstream())
+        finally:
+            await connection.close()
+
+    health = asyncio.run(read())
+    print(f"stored messages: {health.stored_messages}   dead letters: {health.dead_letters}")
+    for consumer in health.consumers:
+        flag = "  LAGGING" if consumer.lagging else ""
+        print(f"  {consumer.name:<44} waiting {consumer.waiting:>6}  in flight {consumer.in_flight:>4}  redelivered {consumer.redelivered:>4}{flag}")
+    if not health.healthy:
+        raise typer.Exit(3)
+
+
+@bus_app.command("config")
+def bus_config() -> None:
+    """Print the nats-server configuration generated from the contracts (docker-compose's)."""
+    from runtime.permissions import compose_server_config
+
+    print(compose_server_config(), end="")

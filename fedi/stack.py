@@ -30,6 +30,8 @@ class Stack:
     """Extra environment for every service (e.g. FEDI_ORCHESTRATOR_PARALLELISM)."""
     services: tuple[str, ...] = SERVICES
     """The services to run as processes (a test may run some in its own process instead)."""
+    telemetry: bool = True
+    """Tracing spans and the metrics endpoints (switched off only to measure what they cost)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,7 +89,8 @@ class Stack:
             "garage_admin_sandbox": self.garage_admin_url,
             "s3_sandbox": self.s3_url,
             "nixos_sandbox_records": str(self.sandbox / "nixos"),
-            **({"pdns_api": self.pdns.api_url, "pdns_dns_port": self.pdns.dns_port} if getattr(self, "dns", None) else {}),
+            **({"pdns_api": self.pdns.api_url, "pdns_dns_port": self.pdns.dns_port} if getattr(self, "dns", None)
+               else {"dns": f"records only reported, not published: {pdns_missing()}"}),
             **{f"metrics_{s}": f"http://127.0.0.1:{port}/metrics" for s, port in self.metrics_ports.items()},
             "logs": str(self.logs),
             "data": str(self.home),
@@ -150,7 +153,8 @@ class Stack:
             "REDELIVERY_BACKOFF_SECONDS": "0.2",
             # A crashed process's unacknowledged messages come back this soon (handlers heartbeat).
             "ACK_WAIT_SECONDS": "5",
-            "METRICS_PORT": str(self.metrics_ports[service]),
+            "METRICS_PORT": str(self.metrics_ports[service]) if self.telemetry else "0",
+            "TRACING_ENABLED": str(self.telemetry).lower(),
         }
         settings |= {
             "orchestrator": {

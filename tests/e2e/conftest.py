@@ -6,6 +6,7 @@ import ssl
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -58,6 +59,13 @@ class Running:
 
 def _in(view: dict, states) -> dict | None:
     return view if view["state"] in states else None
+
+
+def blocking(coroutine):
+    """Runs a coroutine to its end from synchronous test code, even where a loop already runs in this
+    thread (Playwright's sync API keeps one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def wait_until(probe: Callable, timeout: float, what: str):

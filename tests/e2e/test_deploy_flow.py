@@ -15,7 +15,7 @@ from contracts import decode
 from contracts.requests import SecretReply, SecretRequest
 from contracts.subjects import STREAM, secret_get
 from sandbox.nixos_target import records
-from tests.e2e.conftest import mastodon_and_pixelfed, wait_until
+from tests.e2e.conftest import blocking, mastodon_and_pixelfed, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ def stream_messages(stack) -> list:
         await connection.close()
         return messages
 
-    return asyncio.run(read())
+    return blocking(read())
 
 
 def ask_secret(stack, ref: str, requester: str) -> SecretReply:
@@ -53,7 +53,7 @@ def ask_secret(stack, ref: str, requester: str) -> SecretReply:
         await connection.close()
         return SecretReply.model_validate_json(reply.data)
 
-    return asyncio.run(ask())
+    return blocking(ask())
 
 
 def test_mastodon_and_pixelfed_are_deployed_onto_running_vms(running, first_deployment):
@@ -146,12 +146,21 @@ def test_resubmitting_the_same_configuration_creates_nothing_new(running, acme, 
 
     assert second["state"] == "succeeded"
     assert {c["action"] for c in second["changes"]} == {"unchanged"}
-    assert {step["detail"] for step in second["steps"].values()} == {"unchanged"}
+    assert {step["state"] for step in second["steps"].values()} == {"done"}
+    every_detail = wait_until(
+        lambda: _details(running.deployment(acme, second["id"])), 30, "every step's progress in the panel"
+    )
+    assert every_detail == {"unchanged"}
     assert running.proxmox_inventory() == vms_before
     assert [b["id"] for b in running.garage_inventory()["buckets"]] == [b["id"] for b in buckets_before]
     assert {n: r["generation"] for n, r in records(running.stack.sandbox / "nixos").items()} == generations_before
     with sqlite3.connect(running.stack.home / "identity" / "identity.db") as db:
         assert db.execute("select count(*) from accounts").fetchone()[0] == 2
+
+
+def _details(view: dict) -> set[str] | None:
+    details = {step["detail"] for step in view["steps"].values()}
+    return None if "" in details else details
 
 
 def test_an_invalid_configuration_is_answered_with_field_reasons_and_nothing_is_provisioned(running, acme, first_deployment):

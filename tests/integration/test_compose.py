@@ -38,7 +38,9 @@ INFRASTRUCTURE = ("nats", "postgres")
 # in step). Distinctive values so the resolved settings can be traced back to them.
 DUMMY_ENV = {
     "POSTGRES_PASSWORD": "dummy-postgres-password",
+    "PANEL_SECRET_KEY": "dummy-panel-secret-key",
     "STORAGE_SECRET_KEY": "dummy-storage-secret-key",
+    "IDENTITY_PREVIOUS_SECRET_KEYS": "[]",
     "IDENTITY_SECRET_KEY": "dummy-identity-secret-key",
     "PROXMOX_HOST": "pve.example.test",
     "PROXMOX_PORT": "8006",
@@ -51,6 +53,16 @@ DUMMY_ENV = {
     "GARAGE_ADMIN_TOKEN": "dummy-garage-admin-token",
     "S3_ENDPOINT": "https://s3.example.test",
     "S3_REGION": "garage",
+    "STORAGE_BACKEND": "garage",
+    "S3_ACCESS_KEY_ID": "",
+    "S3_SECRET_ACCESS_KEY": "",
+    "PDNS_API_URL": "http://ns1.example.test:8081",
+    "PDNS_API_KEY": "dummy-pdns-api-key",
+    "PDNS_SERVER_ID": "localhost",
+    "LDAP_URL": "ldaps://ldap.example.test",
+    "LDAP_BIND_DN": "cn=fedi,dc=example,dc=test",
+    "LDAP_BIND_PASSWORD": "dummy-ldap-bind-password",
+    "LDAP_BASE_DN": "dc=example,dc=test",
     "LOG_LEVEL": "INFO",
     **{f"{user}_NATS_PASSWORD": f"dummy-{user.lower()}-nats-password" for user in ("ADMIN", "PANEL", "CONFIGURATOR", "ORCHESTRATOR", "STORAGE", "IDENTITY")},
 }
@@ -74,8 +86,12 @@ def settings_class(service: str):
     return importlib.import_module(f"services.{service}.settings").Settings
 
 
+# PowerDNS names its one server "localhost" in every API path: a protocol constant, not an address.
+PROTOCOL_CONSTANTS = ("dns_server_id",)
+
+
 def needs_value(name: str, default: object) -> bool:
-    return (
+    return name not in PROTOCOL_CONSTANTS and (
         name in ALWAYS_SET
         or any(part in name for part in RISKY_NAME_PARTS)
         or any(part in str(default) for part in RISKY_DEFAULT_PARTS)
@@ -210,7 +226,7 @@ def test_env_example_lists_every_variable(raw):
 # --- (b) a missing secret stops it ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("missing", ["STORAGE_SECRET_KEY", "IDENTITY_SECRET_KEY", "POSTGRES_PASSWORD"])
+@pytest.mark.parametrize("missing", ["PANEL_SECRET_KEY", "STORAGE_SECRET_KEY", "IDENTITY_SECRET_KEY", "POSTGRES_PASSWORD", "LDAP_BIND_PASSWORD"])
 def test_config_fails_clearly_without_a_required_secret(run_config, missing):
     result = run_config({key: value for key, value in DUMMY_ENV.items() if key != missing})
     assert result.returncode != 0, f"docker-compose config accepted a stack without {missing}"
@@ -271,7 +287,7 @@ def test_resolved_environment_validates_in_production(resolved, monkeypatch, ser
     settings = _settings_from(monkeypatch, service, env)
     assert settings.environment == "production"
     assert settings.service_name == service
-    assert settings.nats_url == "nats://nats:4222"
+    assert settings.nats_url == "tls://nats:4222"
     assert settings.sqlalchemy_url().startswith("postgresql+asyncpg://")
     for name in settings_class(service).model_fields:
         if needs_value(name, settings_class(service).model_fields[name].default):

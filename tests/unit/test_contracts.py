@@ -12,11 +12,18 @@ from contracts.commands import (
     AccountRequested,
     BucketDeletionRequested,
     BucketRequested,
+    DirectoryRemovalRequested,
+    DirectorySyncRequested,
     OperatorRemovalRequested,
     SshKeyDeletionRequested,
     SshKeyRequested,
 )
+from contracts.directory import DirectoryParameters
 from contracts.events import (
+    DirectoryConnected,
+    DirectoryRemoved,
+    DirectorySyncCompleted,
+    DirectorySyncFailed,
     AccountCreated,
     AccountDeleted,
     AccountFailed,
@@ -73,7 +80,7 @@ EXAMPLES = {
     DeploymentSucceeded: dict(deployment_id="dep-1", revision=1, duration_seconds=3.5, urls={"mastodon": "https://m.example.org"}),
     DeploymentFailed: dict(deployment_id="dep-1", revision=1, failed_step=None, reason="no capacity"),
     VmProvisioned: dict(**STEP, node="pve", vmid=101, name="acme-mastodon", address="10.0.0.2", cores=2, memory_mib=4096, disk_gib=40),
-    BucketRequested: dict(**STEP, bucket="fedi-acme-mastodon", quota_bytes=10),
+    BucketRequested: dict(**STEP, bucket="fedi-acme-mastodon", quota_bytes=10, preconfigured=True),
     BucketCreated: dict(
         **STEP, bucket="fedi-acme-mastodon", endpoint="http://s3", region="garage", access_key_id="GK1", secret_ref="secret://storage/1"
     ),
@@ -88,7 +95,7 @@ EXAMPLES = {
     DeploymentCancelled: dict(deployment_id="dep-1", revision=2, reason="superseded by revision 3"),
     BucketDeletionRequested: dict(**STEP, bucket="fedi-acme-mastodon", keep_data=True),
     BucketDeleted: dict(**STEP, bucket="fedi-acme-mastodon", data_kept=True),
-    BucketUsageReported: dict(bucket="fedi-acme-mastodon", bytes=1024, objects=3),
+    BucketUsageReported: dict(bucket="fedi-acme-mastodon", bytes=1024, objects=3, quota_bytes=4096, quota_objects=10),
     AccountDeletionRequested: dict(**STEP, service="mastodon", username="alice"),
     AccountDeleted: dict(**STEP, service="mastodon", username="alice"),
     SshKeyRequested: dict(**STEP, name="acme-deploy"),
@@ -96,6 +103,24 @@ EXAMPLES = {
     SshKeyDeletionRequested: dict(**STEP, name="acme-deploy"),
     SshKeyDeleted: dict(**STEP),
     OperatorRemovalRequested: dict(reason="closing the account"),
+    DirectoryConnected: dict(
+        parameters=DirectoryParameters(
+            url="ldaps://ldap.example.org", bind_dn="cn=reader,dc=example,dc=org", base_dn="dc=example,dc=org",
+            mapping={"staff": {"mastodon": "moderators"}},
+        ),
+        users=12,
+        groups=3,
+    ),
+    DirectorySyncRequested: dict(),
+    DirectorySyncCompleted: dict(
+        trigger="schedule", users_total=12, users_added=2, users_updated=1, users_removed=1,
+        memberships_added=3, memberships_removed=1, duration_seconds=0.4,
+    ),
+    DirectorySyncFailed: dict(trigger="demand", problem="bad_credentials", reason="the directory refused the bind DN and password"),
+    DirectoryRemovalRequested: dict(deployment_id="dep-9"),
+    DirectoryRemoved: dict(
+        deployment_id="dep-9", entries_removed=14, accounts_removed=3, ssh_keys_removed=1, secrets_removed=5, external_link_removed=True
+    ),
 }
 
 
