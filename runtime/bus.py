@@ -43,6 +43,21 @@ __all__ = ["DEAD_LETTER_CONSUMER", "DEAD_LETTER_REASON", "Bus"]
 log = logs.get("bus")
 
 
+class RequestFailed(Exception):
+    """A request/reply responder answered with an error instead of a reply."""
+
+    def __init__(self, subject: str, error: str) -> None:
+        super().__init__(f"{subject}: {error}")
+        self.error = error
+
+
+def _error_of(body: bytes) -> str:
+    try:
+        return str(json.loads(body)["error"])
+    except (ValueError, KeyError, TypeError):
+        return "the reply could not be read"
+
+
 async def _log_bus_error(error: Exception) -> None:
     """Errors the server reports on the connection, e.g. a permissions violation."""
     log.error("bus error", error=str(error))
@@ -223,11 +238,19 @@ class Bus:
                 request = request_model.model_validate_json(msg.body)
             except ValidationError as exc:
                 return json.dumps({"error": f"bad request: {exc.errors()[0]['msg']}"}).encode()
-            return (await answer(request)).model_dump_json().encode()
+            try:
+                return (await answer(request)).model_dump_json().encode()
+            except Exception as exc:  # the asker hears of it at once instead of waiting for its timeout
+                log.error("request failed", subject=subject, error=type(exc).__name__, exc_info=True)
+                return json.dumps({"error": f"{self.service} could not answer ({type(exc).__name__}); see its log"}).encode()
 
     async def request(self, subject: str, body: BaseModel, reply_model: type[R], timeout: float = 5.0) -> R:
+        """The reply; RequestFailed when the responder could not answer."""
         response = await self.broker.request(body.model_dump_json().encode(), subject, timeout=timeout)
-        return reply_model.model_validate_json(response.body)
+        try:
+            return reply_model.model_validate_json(response.body)
+        except ValidationError:
+            raise RequestFailed(subject, _error_of(response.body)) from None
 
     # -- life cycle -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -20,6 +21,13 @@ def nats_server(tmp_path):
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+
+
+def blocking(coroutine):
+    """Runs a coroutine to its end from synchronous code, even where a loop already runs in this
+    thread (an async test, or Playwright's sync API)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def _eventually(check: Callable[[], Awaitable], what: str, deadline: float = 15.0):

@@ -70,11 +70,12 @@ class Syncer:
         operator = request.operator_id
         async with self.units() as uow:
             link = await uow.session.get(DirectoryLink, operator)
-            if link is None:
-                link = DirectoryLink(operator_id=operator, last_error="")
-                uow.session.add(link)
-            else:
+            if link is not None:
                 await self.secrets_store.delete(uow.session, link.password_ref)
+            password_ref = await self.secrets_store.put(uow.session, request.bind_password, LINK_READERS)
+            if link is None:
+                link = DirectoryLink(operator_id=operator, last_error="", password_ref=password_ref)
+                uow.session.add(link)
             connected = DirectoryConnected(
                 correlation_id=f"directory/{operator}/{uuid.uuid4()}",
                 operator_id=operator,
@@ -84,7 +85,7 @@ class Syncer:
                 groups=reply.groups,
             )
             link.parameters = request.parameters.model_dump(mode="json")
-            link.password_ref = await self.secrets_store.put(uow.session, request.bind_password, LINK_READERS)
+            link.password_ref = password_ref
             self._make_due(link, "connect", connected.correlation_id, str(connected.event_id))
             uow.publish(connected)
             uow.after_commit(self.wake)

@@ -6,12 +6,12 @@ import ssl
 import time
 import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from fedi.stack import Stack
+from tests.conftest import blocking  # noqa: F401 (the e2e tests take it from here)
 from runtime.nats_server import free_port
 from services.panel.cli import create_operator
 from services.panel.settings import Settings as PanelSettings
@@ -59,13 +59,6 @@ class Running:
 
 def _in(view: dict, states) -> dict | None:
     return view if view["state"] in states else None
-
-
-def blocking(coroutine):
-    """Runs a coroutine to its end from synchronous test code, even where a loop already runs in this
-    thread (Playwright's sync API keeps one)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def wait_until(probe: Callable, timeout: float, what: str):

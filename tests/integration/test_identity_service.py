@@ -37,6 +37,7 @@ from contracts.requests import DirectoryConnectionReply, DirectoryConnectionRequ
 from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, STREAM, secret_get
 from runtime.nats_server import NatsServer
 from sandbox.slapd import Slapd, missing
+from tests.conftest import blocking
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,7 @@ class World:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "services.identity"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
             )
-        asyncio.run(_consuming(self))
+        blocking(_consuming(self))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -285,7 +286,8 @@ class LdapBindAuthenticator:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         dn = f"uid={escape_rdn(auth_data.login.decode())},{self.base}"
-        return AuthResult(success=binds(self.url, dn, auth_data.password.decode()))
+        # handled=False: aiosmtpd itself answers a refusal with 535 (handled=True would answer nothing).
+        return AuthResult(success=binds(self.url, dn, auth_data.password.decode()), handled=False)
 
 
 class Mailbox:

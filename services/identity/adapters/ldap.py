@@ -23,8 +23,10 @@ PIPELINE = 256
 def connection(url: str, user: str, password: str, timeout: float, asynchronous: bool = False) -> ldap3.Connection:
     """A bound connection, or DirectoryUnavailable / DirectoryError("bind refused")."""
     server = ldap3.Server(url, connect_timeout=timeout, get_info=ldap3.NONE)
-    strategy = ldap3.ASYNC if asynchronous else ldap3.SYNC
-    conn = ldap3.Connection(server, user, password, client_strategy=strategy, receive_timeout=max(1, math.ceil(timeout)), raise_exceptions=False)
+    # ldap3's ASYNC receiver thread spins for ever on its closed socket once unbound when it has a
+    # receive timeout; without one it ends. get_response still bounds each wait.
+    strategy, receive_timeout = (ldap3.ASYNC, None) if asynchronous else (ldap3.SYNC, max(1, math.ceil(timeout)))
+    conn = ldap3.Connection(server, user, password, client_strategy=strategy, receive_timeout=receive_timeout, raise_exceptions=False)
     try:
         bound = conn.bind()
     except UNREACHABLE as exc:
