@@ -3,7 +3,7 @@ and (later) the bus permissions are generated from."""
 
 from dataclasses import dataclass
 
-from . import commands, events
+from . import commands, events, fleet
 from .envelope import Message
 
 
@@ -27,7 +27,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(events.DeploymentStarted, "orchestrator", ("panel",)),
     Entry(events.DeploymentProgress, "orchestrator", ("panel",)),
     Entry(events.DeploymentSucceeded, "orchestrator", ("panel", "configurator")),
-    Entry(events.DeploymentFailed, "orchestrator", ("panel",)),
+    Entry(events.DeploymentFailed, "orchestrator", ("panel", "configurator")),
     Entry(events.VmProvisioned, "orchestrator", ()),  # for operations (fedi trace, events tail)
     Entry(commands.BucketRequested, "orchestrator", ("storage",)),
     Entry(events.BucketCreated, "storage", ("orchestrator",)),
@@ -39,7 +39,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(events.VmUpdated, "orchestrator", ()),
     Entry(events.VmDeleted, "orchestrator", ()),
     Entry(events.DnsUpdated, "orchestrator", ()),
-    Entry(events.DeploymentCancelled, "orchestrator", ("panel",)),
+    Entry(events.DeploymentCancelled, "orchestrator", ("panel", "configurator")),
     Entry(commands.BucketDeletionRequested, "orchestrator", ("storage",)),
     Entry(events.BucketDeleted, "storage", ("orchestrator",)),
     Entry(events.BucketUsageReported, "storage", ("panel",)),
@@ -56,6 +56,19 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(events.DirectorySyncFailed, "identity", ("panel",)),
     Entry(commands.DirectoryRemovalRequested, "orchestrator", ("identity",)),
     Entry(events.DirectoryRemoved, "identity", ("orchestrator", "panel")),
+    Entry(fleet.CampaignRequested, "panel", ("configurator",)),
+    Entry(fleet.CampaignControlRequested, "panel", ("configurator",)),
+    Entry(fleet.MaintenanceWindowChosen, "panel", ("configurator",)),
+    Entry(fleet.CampaignScheduled, "configurator", ("panel",)),
+    Entry(fleet.CampaignRefused, "configurator", ("panel",)),
+    Entry(fleet.CampaignOperatorNotified, "configurator", ("panel",)),
+    Entry(fleet.CampaignChoiceRefused, "configurator", ("panel",)),
+    Entry(fleet.CampaignOperatorStarted, "configurator", ("panel",)),
+    Entry(fleet.CampaignOperatorCompleted, "configurator", ("panel",)),
+    Entry(fleet.CampaignOperatorFailed, "configurator", ("panel",)),
+    Entry(fleet.CampaignOperatorRolledBack, "configurator", ("panel",)),
+    Entry(fleet.CampaignWaveStarted, "configurator", ("panel",)),
+    Entry(fleet.CampaignStateChanged, "configurator", ("panel",)),
 )
 
 BY_TYPE: dict[str, type[Message]] = {entry.subject: entry.model for entry in CATALOGUE}
@@ -71,7 +84,7 @@ class Request:
 
 
 def _requests() -> tuple[Request, ...]:
-    from .subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, PLAN_PREVIEW, secret_get
+    from .subjects import CAMPAIGN_PREVIEW, CAMPAIGN_STATUS, DIRECTORY_CHECK, DIRECTORY_CONNECT, PLAN_PREVIEW, secret_get
 
     return (
         Request(PLAN_PREVIEW, "configurator", ("panel",)),
@@ -79,6 +92,8 @@ def _requests() -> tuple[Request, ...]:
         Request(secret_get("identity"), "identity", ("orchestrator", "panel")),
         Request(DIRECTORY_CHECK, "identity", ("panel",)),
         Request(DIRECTORY_CONNECT, "identity", ("panel",)),
+        Request(CAMPAIGN_PREVIEW, "configurator", ("panel",)),
+        Request(CAMPAIGN_STATUS, "configurator", ("panel",)),
     )
 
 

@@ -40,6 +40,12 @@ class PlanCreated(Message):
     domain: str
     resources: tuple[Resource, ...]
     changes: tuple[Change, ...]
+    origin: Literal["operator", "campaign", "rollback", "removal"] = Field(
+        default="operator",
+        description="Who started it: the operator's own submission, a provider update campaign, the rollback of a failed "
+        "campaign update (back to the last good state), or the removal of the account.",
+    )
+    campaign_id: str | None = Field(default=None, description="With origin campaign or rollback: the campaign.")
 
 
 class DeploymentStarted(Message):

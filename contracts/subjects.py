@@ -47,6 +47,21 @@ DIRECTORY_REMOVED = "directory.removed"
 
 NIXOS_DEPLOYED = "nixos.deployed"
 
+# Fleet-wide updates (contracts.fleet).
+CAMPAIGN_REQUESTED = "campaign.requested"
+CAMPAIGN_CONTROL_REQUESTED = "campaign.control.requested"
+CAMPAIGN_WINDOW_CHOSEN = "campaign.window.chosen"
+CAMPAIGN_SCHEDULED = "campaign.scheduled"
+CAMPAIGN_REFUSED = "campaign.refused"
+CAMPAIGN_OPERATOR_NOTIFIED = "campaign.operator.notified"
+CAMPAIGN_CHOICE_REFUSED = "campaign.choice.refused"
+CAMPAIGN_OPERATOR_STARTED = "campaign.operator.started"
+CAMPAIGN_OPERATOR_COMPLETED = "campaign.operator.completed"
+CAMPAIGN_OPERATOR_FAILED = "campaign.operator.failed"
+CAMPAIGN_OPERATOR_ROLLED_BACK = "campaign.operator.rolled_back"
+CAMPAIGN_WAVE_STARTED = "campaign.wave.started"
+CAMPAIGN_STATE_CHANGED = "campaign.state.changed"
+
 DEAD_LETTER_PREFIX = "dlq"
 """A message that cannot be handled is parked on `dlq.<original subject>` with the reason in headers."""
 
@@ -58,6 +73,10 @@ DIRECTORY_CHECK = "directory.check"
 """panel -> identity: test an operator's LDAP connection parameters; changes nothing."""
 DIRECTORY_CONNECT = "directory.connect"
 """panel -> identity: check, then keep the parameters (password encrypted) and sync."""
+CAMPAIGN_PREVIEW = "campaign.preview"
+"""panel, fedi fleet -> configurator: what a policy change would do to every operator."""
+CAMPAIGN_STATUS = "campaign.status"
+"""panel, fedi fleet -> configurator: campaigns and each operator's part in them."""
 
 
 def dead_letter(subject: str) -> str:

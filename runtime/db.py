@@ -1,12 +1,24 @@
 """SQLAlchemy 2 engine and sessions: SQLite by default, PostgreSQL by URL; Alembic migrations per service."""
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import DateTime, event
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+class UtcDateTime(TypeDecorator):
+    """A UTC datetime that comes back with its zone from SQLite too (which drops it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, _dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

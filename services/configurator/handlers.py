@@ -3,6 +3,8 @@
 config.submitted            -> plan.created, or config.rejected with field-level reasons
 deployment.succeeded        -> that desired state is what exists now (the next diff's baseline);
                                removal records past their retention are dropped
+deployment.failed/cancelled -> that desired state never became what exists
+(campaigns: see campaigns/fleet.py)
 operator.removal.requested  -> plan.created deleting everything, and a removal record
 plan.preview (request)      -> the plan a configuration would get; reads only, writes nothing
 """
@@ -10,7 +12,7 @@ plan.preview (request)      -> the plan a configuration would get; reads only, w
 import json
 
 from contracts.commands import OperatorRemovalRequested
-from contracts.events import ConfigRejected, ConfigSubmitted, DeploymentSucceeded, PlanCreated
+from contracts.events import ConfigRejected, ConfigSubmitted, DeploymentCancelled, DeploymentFailed, DeploymentSucceeded, PlanCreated
 from contracts.requests import PlanPreviewReply, PlanPreviewRequest
 from contracts.resources import Problem
 from runtime import logs
@@ -19,7 +21,8 @@ from runtime.uow import UnitOfWork, UnitsOfWork
 from .adapters.store import DesiredStates, RemovalRecord, Removals, now
 from .domain.planning import InvalidConfiguration
 from .domain.plans import plan_configuration, plan_removal, removed_items, retained_until
-from .domain.policy import Policy
+from .campaigns.fleet import Fleet
+from .policies import Policies
 
 PRODUCER = "configurator"
 log = logs.get(PRODUCER)
@@ -27,22 +30,23 @@ log = logs.get(PRODUCER)
 BEING_REMOVED = Problem(field="operator", message="this account is being removed; nothing more can be deployed for it")
 
 
-async def plan_submission(event: ConfigSubmitted, uow: UnitOfWork, policy: Policy) -> None:
+async def plan_submission(event: ConfigSubmitted, uow: UnitOfWork, policies: Policies) -> None:
     states = DesiredStates(uow.session)
-    if await states.get(event.operator_id, event.revision) is not None:
+    if await states.of_deployment(event.correlation_id) is not None:
         log.info("revision already planned", revision=event.revision)
         return
     try:
         if await Removals(uow.session).pending(event.operator_id):
             raise InvalidConfiguration([BEING_REMOVED])
         applied, leftovers = await states.baseline(event.operator_id)
+        policy = await policies.current(uow.session)
         plan = plan_configuration(event.operator_id, event.configuration, policy, applied, leftovers)
     except InvalidConfiguration as exc:
         log.info("configuration rejected", problems=len(exc.problems))
         uow.publish(event.caused(ConfigRejected, PRODUCER, revision=event.revision, problems=exc.problems))
         return
     domain = plan.configuration.domain
-    states.add(event.operator_id, event.revision, event.correlation_id, list(plan.resources), event.configuration, domain)
+    await states.add(event.operator_id, event.revision, event.correlation_id, list(plan.resources), event.configuration, domain)
     uow.publish(
         event.caused(
             PlanCreated,
@@ -57,11 +61,12 @@ async def plan_submission(event: ConfigSubmitted, uow: UnitOfWork, policy: Polic
     log.info("plan created", resources=len(plan.resources), changes=len(plan.effective))
 
 
-async def record_applied(event: DeploymentSucceeded, uow: UnitOfWork) -> None:
+async def record_applied(event: DeploymentSucceeded, uow: UnitOfWork, fleet: Fleet) -> None:
     at = now()
     states, removals = DesiredStates(uow.session), Removals(uow.session)
     if await states.mark_applied(event.deployment_id, at):
         log.info("desired state applied", revision=event.revision)
+    await fleet.deployment_ended(event.deployment_id, "succeeded", "", uow)
     removal = await removals.get(event.deployment_id)
     if removal is not None and removal.completed_at is None:
         removal.completed_at = at
@@ -72,7 +77,14 @@ async def record_applied(event: DeploymentSucceeded, uow: UnitOfWork) -> None:
         log.info("removal records past their retention dropped", count=purged)
 
 
-async def plan_account_removal(event: OperatorRemovalRequested, uow: UnitOfWork, policy: Policy) -> None:
+async def record_ended(event: DeploymentFailed | DeploymentCancelled, uow: UnitOfWork, fleet: Fleet) -> None:
+    """A deployment that did not succeed leaves the applied state as it was."""
+    outcome = "failed" if isinstance(event, DeploymentFailed) else "cancelled"
+    await DesiredStates(uow.session).mark_ended(event.deployment_id, outcome)
+    await fleet.deployment_ended(event.deployment_id, outcome, event.reason, uow)
+
+
+async def plan_account_removal(event: OperatorRemovalRequested, uow: UnitOfWork, policies: Policies) -> None:
     removals = Removals(uow.session)
     if await removals.get(event.correlation_id) is not None:
         return
@@ -88,7 +100,7 @@ async def plan_account_removal(event: OperatorRemovalRequested, uow: UnitOfWork,
             reason=event.reason,
             removed_json=json.dumps(removed_items(plan), sort_keys=True),
             requested_at=requested,
-            keep_until=retained_until(requested, policy),
+            keep_until=retained_until(requested, await policies.current(uow.session)),
         )
     )
     uow.publish(
@@ -100,17 +112,19 @@ async def plan_account_removal(event: OperatorRemovalRequested, uow: UnitOfWork,
             domain=(latest.domain if latest else None) or "",
             resources=(),
             changes=plan.changes,
+            origin="removal",
         )
     )
     log.info("removal planned", deletions=len(plan.changes))
 
 
-async def preview(request: PlanPreviewRequest, units: UnitsOfWork, policy: Policy) -> PlanPreviewReply:
+async def preview(request: PlanPreviewRequest, units: UnitsOfWork, policies: Policies) -> PlanPreviewReply:
     async with units() as uow:  # read only: never committed
         try:
             if await Removals(uow.session).pending(request.operator_id):
                 raise InvalidConfiguration([BEING_REMOVED])
             applied, leftovers = await DesiredStates(uow.session).baseline(request.operator_id)
+            policy = await policies.current(uow.session)
             plan = plan_configuration(request.operator_id, request.configuration, policy, applied, leftovers)
         except InvalidConfiguration as exc:
             return PlanPreviewReply(problems=exc.problems)

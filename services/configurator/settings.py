@@ -11,3 +11,5 @@ class Settings(ServiceSettings):
 
     policy_file: Path | None = None
     """The provider's policy (YAML or JSON, see services/configurator/policy.example.yaml); none: the defaults."""
+    campaign_tick_seconds: float = 30.0
+    """How often the campaign scheduler looks at the time (it also wakes on every choice and outcome)."""

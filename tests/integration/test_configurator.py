@@ -56,7 +56,7 @@ class Configurator:
 
     async def start(self) -> "Configurator":
         await self.database.migrate(MIGRATIONS)
-        await bootstrap.wire(self.bus, self.units, policy=self.policy, settings=self.settings)
+        await bootstrap.wire(self.bus, self.units, policy=self.policy, settings=self.settings, fleet_out=[])
         await self.bus.start()
         self.nc = await nats.connect(self.settings.nats_url)
         await ensure_stream(self.nc.jetstream())

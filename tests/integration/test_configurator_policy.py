@@ -44,7 +44,7 @@ async def home(tmp_path):
         states = DesiredStates(session)
         for operator, document in fleet.items():
             plan = plan_configuration(operator, document, Policy())
-            states.add(operator, 1, f"dep-{operator}", list(plan.resources), document, document["domain"])
+            await states.add(operator, 1, f"dep-{operator}", list(plan.resources), document, document["domain"])
         await session.flush()
         for operator in ("acme", "globex"):
             await states.mark_applied(f"dep-{operator}", datetime.now(UTC))

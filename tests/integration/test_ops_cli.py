@@ -39,7 +39,7 @@ async def configurator_bus(nats_server, tmp_path):
     await database.migrate(migrations_of(configurator.__file__))
     units = UnitsOfWork(database, Base.metadata)
     bus = Bus("configurator", settings, units)
-    await configurator.wire(bus, units)
+    await configurator.wire(bus, units, fleet_out=[])
     await bus.start()
     yield bus
     await bus.stop()

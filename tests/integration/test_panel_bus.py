@@ -58,7 +58,7 @@ async def panel(nats_server, tmp_path: Path):
         "configurator", ConfiguratorSettings(nats_url=nats_server.url, data_dir=tmp_path / "configurator"),
         ConfiguratorBase.metadata, configurator_bootstrap.__file__,
     )
-    await configurator_bootstrap.wire(configurator.bus, configurator.units, policy=POLICY)
+    await configurator_bootstrap.wire(configurator.bus, configurator.units, policy=POLICY, fleet_out=[])
     settings = PanelSettings(nats_url=nats_server.url, data_dir=tmp_path / "panel", live_poll_seconds=0.05)
     panel = Service("panel", settings, PanelBase.metadata, panel_bootstrap.__file__)
     changes = Changes()

@@ -120,7 +120,7 @@ async def test_a_submitted_configuration_is_planned_once_with_its_desired_state_
     units = UnitsOfWork(database, ConfiguratorBase.metadata)
     settings = ConfiguratorSettings(nats_url=nats_server.url, max_deliveries=3, redelivery_backoff_seconds=0.05)
     bus = Bus(settings.service_name, settings, units)
-    await wire(bus, units)
+    await wire(bus, units, fleet_out=[])
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     try:

@@ -1,6 +1,7 @@
 """The contracts every service shares: generated documents, the codec, the envelope."""
 
 import json
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -46,6 +47,24 @@ from contracts.events import (
     NixosDeployed,
     PlanCreated,
     VmProvisioned,
+)
+from contracts.fleet import (
+    CampaignChoiceRefused,
+    CampaignControlRequested,
+    CampaignOperatorCompleted,
+    CampaignOperatorFailed,
+    CampaignOperatorNotified,
+    CampaignOperatorRolledBack,
+    CampaignOperatorStarted,
+    CampaignRefused,
+    CampaignRequested,
+    CampaignScheduled,
+    CampaignStateChanged,
+    CampaignWaveStarted,
+    MaintenanceChoice,
+    MaintenanceWindowChosen,
+    OperatorImpactSummary,
+    WeeklyWindow,
 )
 from contracts.resources import Change, Problem, VmResource, VmSpec
 
@@ -121,6 +140,34 @@ EXAMPLES = {
     DirectoryRemoved: dict(
         deployment_id="dep-9", entries_removed=14, accounts_removed=3, ssh_keys_removed=1, secrets_removed=5, external_link_removed=True
     ),
+    CampaignRequested: dict(
+        title="Fediversity 25.05", reason="Security fixes in Mastodon.", category="security", policy_changes={"release": "25.05"},
+        notice_days=7, deadline=datetime(2027, 1, 15, tzinfo=UTC), requested_by="staff@provider.example",
+    ),
+    CampaignControlRequested: dict(campaign_id="camp-1", action="pause", requested_by="staff@provider.example"),
+    MaintenanceWindowChosen: dict(
+        choice=MaintenanceChoice(kind="window", window=WeeklyWindow(day="sunday", start="02:00", duration_minutes=240, timezone="Europe/Amsterdam"))
+    ),
+    CampaignScheduled: dict(
+        campaign_id="camp-1", title="Fediversity 25.05", reason="Security fixes.", category="security", requested_by="staff@provider.example",
+        earliest_start=datetime(2027, 1, 8, tzinfo=UTC), deadline=datetime(2027, 1, 15, tzinfo=UTC),
+        affected=(OperatorImpactSummary(operator_id="acme", changes=("Mastodon: NixOS updated",), downtime_minutes=2),),
+        unaffected=3, waves=(1,),
+    ),
+    CampaignRefused: dict(campaign_id="camp-1", problems=("sizes.mastodon.cores: must be at least 1",)),
+    CampaignOperatorNotified: dict(
+        campaign_id="camp-1", notice="notice", title="Fediversity 25.05", reason="Security fixes.", category="security",
+        changes=("Mastodon: NixOS updated",), downtime_minutes=2, deadline=datetime(2027, 1, 15, tzinfo=UTC),
+        defer_limit=datetime(2027, 1, 15, tzinfo=UTC),
+        window=WeeklyWindow(day="sunday", start="02:00", duration_minutes=240, timezone="Europe/Amsterdam"), planned_start=None,
+    ),
+    CampaignChoiceRefused: dict(campaign_id="camp-1", reason="a security update cannot be deferred past 2027-01-15"),
+    CampaignOperatorStarted: dict(campaign_id="camp-1", deployment_id="dep-2", wave=0, trigger="window"),
+    CampaignOperatorCompleted: dict(campaign_id="camp-1", deployment_id="dep-2", outcome="updated"),
+    CampaignOperatorFailed: dict(campaign_id="camp-1", deployment_id="dep-2", reason="acme/mastodon/vm: VM is locked"),
+    CampaignOperatorRolledBack: dict(campaign_id="camp-1", deployment_id="dep-3", ok=True),
+    CampaignWaveStarted: dict(campaign_id="camp-1", wave=1, operators=("acme", "globex")),
+    CampaignStateChanged: dict(campaign_id="camp-1", state="halted", reason="2 of 5 failed in wave 1 (threshold 20%)"),
 }
 
 

@@ -5,7 +5,7 @@ import json
 from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
-from sqlalchemy import DateTime, Integer, String, Text, delete, func, select, update
+from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -27,17 +27,25 @@ messaging_tables(Base.metadata)
 
 
 class DesiredState(Base):
-    __tablename__ = "desired_states"
+    """One plan's desired state. A configuration revision may be planned more than once: again under
+    a changed policy (a campaign), or restored after a failed update (a rollback)."""
 
-    operator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deployment_id: Mapped[str] = mapped_column(String(64), index=True)
+    __tablename__ = "desired_states"
+    __table_args__ = (UniqueConstraint("operator_id", "sequence", name="uq_desired_states_operator_sequence"),)
+
+    deployment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(Integer)
+    """The order in which the operator's plans were made (1, 2, ...)."""
     resources_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     configuration_json: Mapped[str | None] = mapped_column(Text, default=None)
     domain: Mapped[str | None] = mapped_column(String(253), default=None)
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     """When the orchestrator reported its deployment succeeded; None: not (yet) applied."""
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    """How its deployment ended: succeeded, failed or cancelled; None while it runs (or is queued)."""
 
     @property
     def resources(self) -> list[Resource]:
@@ -70,11 +78,11 @@ class DesiredStates:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, operator_id: str, revision: int) -> DesiredState | None:
-        return await self.session.get(DesiredState, (operator_id, revision))
+    async def of_deployment(self, deployment_id: str) -> DesiredState | None:
+        return await self.session.get(DesiredState, deployment_id)
 
     async def latest(self, operator_id: str) -> DesiredState | None:
-        query = select(DesiredState).where(DesiredState.operator_id == operator_id).order_by(DesiredState.revision.desc()).limit(1)
+        query = select(DesiredState).where(DesiredState.operator_id == operator_id).order_by(DesiredState.sequence.desc()).limit(1)
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def applied(self, operator_id: str) -> DesiredState | None:
@@ -82,25 +90,25 @@ class DesiredStates:
         query = (
             select(DesiredState)
             .where(DesiredState.operator_id == operator_id, DesiredState.applied_at.is_not(None))
-            .order_by(DesiredState.revision.desc())
+            .order_by(DesiredState.sequence.desc())
             .limit(1)
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def unfinished(self, operator_id: str, after: int) -> list[DesiredState]:
-        """Desired states newer than the applied one that were never applied, newest first:
+        """Desired states planned after sequence `after` that were never applied, newest first:
         their deployments may have made some of their resources."""
         query = (
             select(DesiredState)
-            .where(DesiredState.operator_id == operator_id, DesiredState.revision > after, DesiredState.applied_at.is_(None))
-            .order_by(DesiredState.revision.desc())
+            .where(DesiredState.operator_id == operator_id, DesiredState.sequence > after, DesiredState.applied_at.is_(None))
+            .order_by(DesiredState.sequence.desc())
         )
         return list((await self.session.execute(query)).scalars())
 
     async def baseline(self, operator_id: str) -> tuple[list[Resource], list[Resource]]:
         """(what is applied, what unfinished deployments may have made besides)."""
         applied = await self.applied(operator_id)
-        unfinished = await self.unfinished(operator_id, applied.revision if applied else 0)
+        unfinished = await self.unfinished(operator_id, applied.sequence if applied else 0)
         return (applied.resources if applied else []), [r for state in unfinished for r in state.resources]
 
     async def newest_revision(self, operator_id: str) -> int:
@@ -110,19 +118,19 @@ class DesiredStates:
     async def applied_per_operator(self) -> list[DesiredState]:
         """Every operator's newest applied desired state."""
         newest = (
-            select(DesiredState.operator_id, func.max(DesiredState.revision).label("revision"))
+            select(DesiredState.operator_id, func.max(DesiredState.sequence).label("sequence"))
             .where(DesiredState.applied_at.is_not(None))
             .group_by(DesiredState.operator_id)
             .subquery()
         )
         query = (
             select(DesiredState)
-            .join(newest, (DesiredState.operator_id == newest.c.operator_id) & (DesiredState.revision == newest.c.revision))
+            .join(newest, (DesiredState.operator_id == newest.c.operator_id) & (DesiredState.sequence == newest.c.sequence))
             .order_by(DesiredState.operator_id)
         )
         return list((await self.session.execute(query)).scalars())
 
-    def add(
+    async def add(
         self,
         operator_id: str,
         revision: int,
@@ -130,25 +138,33 @@ class DesiredStates:
         resources: list[Resource],
         configuration: dict | None = None,
         domain: str | None = None,
-    ) -> None:
-        self.session.add(
-            DesiredState(
-                operator_id=operator_id,
-                revision=revision,
-                deployment_id=deployment_id,
-                resources_json=json.dumps(_resources.dump_python(resources, mode="json"), sort_keys=True),
-                configuration_json=json.dumps(configuration, sort_keys=True) if configuration is not None else None,
-                domain=domain,
-            )
+    ) -> DesiredState:
+        query = select(func.max(DesiredState.sequence)).where(DesiredState.operator_id == operator_id)
+        state = DesiredState(
+            operator_id=operator_id,
+            revision=revision,
+            sequence=((await self.session.execute(query)).scalar_one() or 0) + 1,
+            deployment_id=deployment_id,
+            resources_json=json.dumps(_resources.dump_python(resources, mode="json"), sort_keys=True),
+            configuration_json=json.dumps(configuration, sort_keys=True) if configuration is not None else None,
+            domain=domain,
         )
+        self.session.add(state)
+        return state
 
     async def mark_applied(self, deployment_id: str, at: datetime) -> bool:
         result = await self.session.execute(
             update(DesiredState)
             .where(DesiredState.deployment_id == deployment_id, DesiredState.applied_at.is_(None))
-            .values(applied_at=at)
+            .values(applied_at=at, outcome="succeeded")
         )
         return result.rowcount > 0
+
+    async def mark_ended(self, deployment_id: str, outcome: str) -> None:
+        """A deployment that did not succeed: its desired state is not what exists."""
+        await self.session.execute(
+            update(DesiredState).where(DesiredState.deployment_id == deployment_id, DesiredState.outcome.is_(None)).values(outcome=outcome)
+        )
 
     async def forget(self, operator_id: str) -> None:
         await self.session.execute(delete(DesiredState).where(DesiredState.operator_id == operator_id))

@@ -42,8 +42,9 @@ def sender_address(service: str, domain: str) -> str:
     return f"{service}@{domain}"
 
 
-def deploy_key_name(operator: str) -> str:
-    return f"{operator}-deploy"
+def deploy_key_name(operator: str, generation: int = 1) -> str:
+    """A new generation is a new key (a security rekey): the old one is removed from every VM."""
+    return f"{operator}-deploy" if generation == 1 else f"{operator}-deploy-g{generation}"
 
 
 def host_name(service: str, domain: str) -> str:

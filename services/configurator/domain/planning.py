@@ -72,7 +72,7 @@ def plan_resources(operator: str, config: OperatorConfiguration, policy: Policy)
     key: tuple[str, ...] = ()
     if policy.ssh_keys.enabled:
         resources.append(
-            SshKeyResource(id=rid(OPERATOR_WIDE, "sshkey"), service=OPERATOR_WIDE, spec=SshKeySpec(name=deploy_key_name(operator)))
+            SshKeyResource(id=rid(OPERATOR_WIDE, "sshkey"), service=OPERATOR_WIDE, spec=SshKeySpec(name=deploy_key_name(operator, policy.ssh_keys.generation)))
         )
         key = (resources[-1].id,)
     for group, services in placement(config, policy):

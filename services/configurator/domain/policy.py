@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contracts.fleet import WeeklyWindow
+
 from .naming import BUCKET_PREFIX
 
 SERVICES = ("mastodon", "peertube", "pixelfed")
@@ -175,6 +177,21 @@ class Dns(_Strict):
 
 class SshKeys(_Strict):
     enabled: bool = True
+    generation: int = Field(default=1, ge=1, description="Raise it to rekey: every operator gets a new deploy key, the old one is removed.")
+
+
+class Maintenance(_Strict):
+    """Fleet-wide updates: the window operators get unless they choose their own, and the notices."""
+
+    default_window: WeeklyWindow = WeeklyWindow(day="sunday", start="02:00", duration_minutes=240, timezone="UTC")
+    minimum_window_minutes: int = Field(default=60, ge=15, le=24 * 60, description="The shortest window an operator may choose.")
+    reminders_hours: tuple[int, ...] = Field(default=(168, 24), description="Reminders before an update starts, in hours (7 days, 1 day).")
+
+    @model_validator(mode="after")
+    def _default_window_is_long_enough(self) -> "Maintenance":
+        if self.default_window.duration_minutes < self.minimum_window_minutes:
+            raise ValueError(f"default_window: shorter than minimum_window_minutes ({self.minimum_window_minutes})")
+        return self
 
 
 class Removal(_Strict):
@@ -199,6 +216,7 @@ class Policy(_Strict):
     dns: Dns = Dns()
     ssh_keys: SshKeys = SshKeys()
     removal: Removal = Removal()
+    maintenance: Maintenance = Maintenance()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
@@ -270,6 +288,26 @@ def parse_policy(text: str, source: str = "(text)") -> Policy:
         return Policy.model_validate(document)
     except ValidationError as exc:
         raise PolicyError(source, [problem for error in exc.errors() for problem in _problems(error)]) from None
+
+
+def with_changes(policy: Policy, *changes: dict, source: str = "the changed policy") -> Policy:
+    """The policy with changes merged in, key by key (a mapping merges, anything else replaces);
+    PolicyError naming every problem when the result is not a valid policy."""
+    document = policy.model_dump(mode="json", exclude_unset=False)
+    for change in changes:
+        document = _merged(document, change)
+    try:
+        return Policy.model_validate(document)
+    except ValidationError as exc:
+        raise PolicyError(source, [problem for error in exc.errors() for problem in _problems(error)]) from None
+
+
+def _merged(base, change):
+    if isinstance(base, dict) and isinstance(change, dict):
+        return {key: _merged(base.get(key), value) if key in base else value for key, value in change.items()} | {
+            key: value for key, value in base.items() if key not in change
+        }
+    return change
 
 
 def load_policy(path: Path | None) -> Policy:
