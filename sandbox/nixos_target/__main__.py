@@ -2,7 +2,8 @@
 
 Environment: FEDI_SANDBOX_NIXOS_STATE (state directory when --state-dir is not given),
 FEDI_SANDBOX_NIXOS_DELAY (seconds between progress lines), FEDI_SANDBOX_NIXOS_FAIL (comma-separated
-VM names, or *, whose activation fails with exit status 4).
+VM names, or *, whose activation fails with exit status 4; `NAME@RELEASE` fails only that release).
+The same entries in the state directory's failing.txt take effect while the sandbox runs.
 """
 
 import argparse
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in progress.build_lines(previous, config_hash, services):
             _say(line, delay)
         activation = progress.activation_lines(previous, config_hash, services)
-        if _fault_injected(vm):
+        if _fault_injected(vm, str(settings.get("release", "")), state_dir):
             _say(activation[0], delay)
             _fail(f"the activation of {vm} failed (injected by {FAIL_ENV})")
             print("warning: error(s) occurred while switching to the new configuration", file=sys.stderr, flush=True)
@@ -77,9 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fault_injected(vm: str) -> bool:
-    failing = os.environ.get(FAIL_ENV, "").split(",")
-    return vm in failing or "*" in failing
+def _fault_injected(vm: str, release: str, state_dir: Path) -> bool:
+    for entry in [*os.environ.get(FAIL_ENV, "").split(","), *state.failing(state_dir)]:
+        name, _, only = entry.strip().partition("@")
+        if name in (vm, "*") and (not only or only == release):
+            return True
+    return False
 
 
 if __name__ == "__main__":

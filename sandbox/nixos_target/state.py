@@ -46,3 +46,18 @@ def record_switch(state_dir: Path, vm: str, address: str, config_hash: str, serv
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(tmp, state_dir / f"{vm}.json")
     return record
+
+
+FAILING = "failing.txt"
+
+
+def failing(state_dir: str | os.PathLike) -> list[str]:
+    """Activations to fail, set while the sandbox runs: one `VM`, `*`, `VM@RELEASE` or `*@RELEASE` a line."""
+    path = Path(state_dir) / FAILING
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def set_failing(state_dir: str | os.PathLike, entries: list[str]) -> None:
+    path = Path(state_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / FAILING).write_text("".join(f"{entry}\n" for entry in entries))
