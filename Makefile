@@ -11,9 +11,10 @@ up: $(STAMP)
 test: $(STAMP) system-deps
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-# Regenerate the checked-in JSON Schema and AsyncAPI documents from contracts/.
+# Regenerate the checked-in JSON Schema, AsyncAPI document and bus permissions from contracts/.
 docs: $(STAMP)
 	$(PYTHON) -m contracts.documents
+	$(PYTHON) -m runtime.permissions
 
 system-deps:
 	@scripts/install-system-deps

@@ -28,7 +28,7 @@ from .connection import broker_security
 from .dead_letters import CONSUMER as DEAD_LETTER_CONSUMER
 from .dead_letters import DIED_WHILE_HANDLING, DeadLetters, ensure_streams
 from .dead_letters import REASON as DEAD_LETTER_REASON
-from .permissions import inbox_prefix
+from .permissions import asker_of, inbox_prefix
 from .server_trace import ensure_trace_stream, traced_operators
 from .settings import ServiceSettings
 from .stream import ensure_stream
@@ -241,6 +241,10 @@ class Bus:
                 request = request_model.model_validate_json(msg.body)
             except ValidationError as exc:
                 return json.dumps({"error": f"bad request: {exc.errors()[0]['msg']}"}).encode()
+            claimed = getattr(request, "requester", None)
+            if claimed is not None and claimed != asker_of(msg.reply_to):
+                log.warning("request refused: requester does not match its connection", subject=subject, requester=claimed)
+                return json.dumps({"error": f"the request says it is from {claimed}, but its connection is not"}).encode()
             try:
                 return (await answer(request)).model_dump_json().encode()
             except Exception as exc:  # the asker hears of it at once instead of waiting for its timeout

@@ -24,6 +24,13 @@ def inbox_prefix(service: str) -> str:
     return f"_INBOX_{service}"
 
 
+def asker_of(reply_subject: str | None) -> str | None:
+    """The service a request came from, told by the inbox its reply goes to: on the locked-down bus a
+    service can only receive replies under its own inbox, so this cannot be claimed falsely."""
+    head = (reply_subject or "").split(".", 1)[0]
+    return head.removeprefix("_INBOX_") if head.startswith("_INBOX_") else None
+
+
 def service_permissions(service: str) -> dict:
     consumed = [entry.subject for entry in consumed_by(service)]
     durables = [durable_name(service, subject) for subject in consumed]

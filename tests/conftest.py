@@ -23,6 +23,23 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
 
 
+async def ask_secret(nats_url: str, options: dict, ref: str, requester: str, owner: str | None = None) -> "SecretReply":
+    """A secret.get request as `requester` would send it: its reply under that service's inbox."""
+    import nats
+
+    from contracts.requests import SecretReply, SecretRequest
+    from contracts.subjects import secret_get
+    from runtime.permissions import inbox_prefix
+
+    connection = await nats.connect(nats_url, **(options | {"inbox_prefix": inbox_prefix(requester)}))
+    try:
+        owner = owner or ref.removeprefix("secret://").split("/", 1)[0]
+        reply = await connection.request(secret_get(owner), SecretRequest(ref=ref, requester=requester).model_dump_json().encode(), timeout=10)
+    finally:
+        await connection.close()
+    return SecretReply.model_validate_json(reply.data)
+
+
 def blocking(coroutine):
     """Runs a coroutine to its end from synchronous code, even where a loop already runs in this
     thread (an async test, or Playwright's sync API)."""

@@ -12,9 +12,11 @@ import nats
 import pytest
 
 from contracts import decode
-from contracts.requests import SecretReply, SecretRequest
-from contracts.subjects import STREAM, secret_get
+from contracts.requests import SecretReply
+from contracts.subjects import STREAM
 from sandbox.nixos_target import records
+from runtime.connection import connect_options
+from tests.conftest import ask_secret as secret_of
 from tests.e2e.conftest import blocking, mastodon_and_pixelfed, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -45,15 +47,9 @@ def stream_messages(stack) -> list:
 
 
 def ask_secret(stack, ref: str, requester: str) -> SecretReply:
-    async def ask():
-        connection = await nats.connect(stack.nats.url, **stack.admin_options())
-        owner = ref.removeprefix("secret://").split("/", 1)[0]
-        request = SecretRequest(ref=ref, requester=requester).model_dump_json().encode()
-        reply = await connection.request(secret_get(owner), request, timeout=5)
-        await connection.close()
-        return SecretReply.model_validate_json(reply.data)
-
-    return blocking(ask())
+    """Asked as that service, with its own bus credentials (the owner checks who really asks)."""
+    credentials = connect_options(requester, stack.nats_passwords[requester], str(stack.tls["ca"]))
+    return blocking(secret_of(stack.nats.url, credentials, ref, requester))
 
 
 def test_mastodon_and_pixelfed_are_deployed_onto_running_vms(running, first_deployment):
@@ -131,9 +127,10 @@ def test_the_stream_contains_none_of_the_generated_secrets(running, first_deploy
 
 
 def test_a_service_that_may_not_read_a_secret_gets_nothing(running, first_deployment):
-    ref = next(decode(m.data).secret_ref for m in stream_messages(running.stack) if m.subject == "bucket.created")
+    relay_accounts = [decode(m.data) for m in stream_messages(running.stack) if m.subject == "account.created"]
+    ref = next(account.secret_ref for account in relay_accounts if account.username != "alice")
     reply = ask_secret(running.stack, ref, "panel")
-    assert reply.value is None and "may not read" in reply.error
+    assert reply.value is None and "may not read" in reply.error, "the panel reveals admin passwords, never relay passwords"
 
 
 def test_resubmitting_the_same_configuration_creates_nothing_new(running, acme, first_deployment):

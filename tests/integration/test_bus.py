@@ -15,6 +15,7 @@ from contracts import decode, encode
 from contracts.events import ConfigRejected, ConfigSubmitted
 from contracts.requests import SecretReply, SecretRequest
 from contracts.subjects import CONFIG_REJECTED, CONFIG_SUBMITTED, STREAM, dead_letter, secret_get
+from tests.conftest import ask_secret
 from runtime.bus import DEAD_LETTER_REASON, Bus
 from runtime.bus_health import bus_health
 from runtime.db import Database
@@ -44,6 +45,7 @@ class Service:
     """A tiny service: the messaging tables, a table of what it saw, a secret store, and its bus."""
 
     def __init__(self, nats_url: str, database_url: str) -> None:
+        self.nats_url = nats_url
         self.metadata = MetaData()
         messaging_tables(self.metadata)
         self.seen = Table(
@@ -378,7 +380,13 @@ async def secret_ref(service):
 
 
 async def ask(service, ref: str, requester: str) -> SecretReply:
-    return await service.bus.request(secret_get(SERVICE), SecretRequest(ref=ref, requester=requester), SecretReply)
+    return await ask_secret(service.nats_url, {}, ref, requester, owner=SERVICE)
+
+
+async def test_a_service_claiming_to_be_another_gets_nothing(service, secret_ref):
+    """The owner believes the reply inbox (which the locked-down bus gives each service alone), not the claim."""
+    reply = await service.bus.request(secret_get(SERVICE), SecretRequest(ref=secret_ref, requester="orchestrator"), SecretReply)
+    assert reply.value is None and "its connection is not" in reply.error
 
 
 async def test_an_allowed_service_gets_the_secret(service, secret_ref):

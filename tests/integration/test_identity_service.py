@@ -33,11 +33,11 @@ from contracts import Message, decode, encode
 from contracts.commands import AccountDeletionRequested, AccountRequested, DirectorySyncRequested
 from contracts.directory import DirectoryParameters
 from contracts.events import AccountCreated, AccountDeleted, DirectorySyncCompleted, DirectorySyncFailed
-from contracts.requests import DirectoryConnectionReply, DirectoryConnectionRequest, SecretReply, SecretRequest
+from contracts.requests import DirectoryConnectionReply, DirectoryConnectionRequest, SecretReply
 from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, STREAM, secret_get
 from runtime.nats_server import NatsServer
 from sandbox.slapd import Slapd, missing
-from tests.conftest import blocking
+from tests.conftest import ask_secret, blocking
 
 pytestmark = pytest.mark.integration
 
@@ -183,8 +183,7 @@ class Bus:
         return await self.find(eventually, f"an answer to {command.type}", lambda m: m.causation_id == str(command.event_id))
 
     async def secret(self, ref: str, requester: str = "orchestrator") -> SecretReply:
-        request = SecretRequest(ref=ref, requester=requester).model_dump_json().encode()
-        reply = SecretReply.model_validate_json((await self.connection.request(secret_get("identity"), request, timeout=10)).data)
+        reply = await ask_secret(self.world.nats.url, {}, ref, requester)
         if reply.value:
             self.world.secrets_seen[ref] = reply.value
         return reply

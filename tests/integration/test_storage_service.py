@@ -23,10 +23,11 @@ from botocore.exceptions import ClientError
 from contracts import Message, decode, encode
 from contracts.commands import BucketDeletionRequested, BucketRequested
 from contracts.events import BucketCreated, BucketDeleted, BucketFailed, BucketUsageReported
-from contracts.requests import SecretReply, SecretRequest
-from contracts.subjects import STREAM, secret_get
+from contracts.requests import SecretReply
+from contracts.subjects import STREAM
 from runtime.nats_server import NatsServer
 from sandbox.garage import GarageSandbox
+from tests.conftest import ask_secret
 from services.storage.adapters import s3 as s3_plane
 from services.storage.adapters.garage import GarageAdmin, Key
 
@@ -155,9 +156,7 @@ class Bus:
         return await eventually(find, f"an answer to {command.type} {command.event_id}")
 
     async def secret(self, ref: str, requester: str = "orchestrator") -> SecretReply:
-        request = SecretRequest(ref=ref, requester=requester).model_dump_json().encode()
-        reply = await self.connection.request(secret_get("storage"), request, timeout=5)
-        return SecretReply.model_validate_json(reply.data)
+        return await ask_secret(self.connection.connected_url.geturl(), {}, ref, requester)
 
 
 @pytest.fixture
