@@ -183,8 +183,10 @@ class Stack:
     def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
         env = os.environ | self.env | (extra_env or {})
         log = open(self.logs / f"{name}.log", "ab")
+        # Its own session: a Ctrl-C reaches `fedi up` alone, which stops the services first and the
+        # bus last, so every service drains cleanly.
         self.processes[name] = subprocess.Popen(
-            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         log.close()
 

@@ -98,20 +98,24 @@ class DeadLetters:
         )
         await self.js.add_consumer(ADVISORIES, config)
         subscription = await self.js.pull_subscribe_bind(name, stream=ADVISORIES)
-        while True:
-            try:
-                advisories = await subscription.fetch(batch, timeout=5)
-            except NatsTimeout:
-                continue
-            for advisory in advisories:
+        try:
+            while True:
                 try:
-                    await self._capture(json.loads(advisory.data))
-                except Exception:
-                    log.warning("dead letter not captured yet; will retry", exc_info=True)
-                    await advisory.nak(delay=1.0)
-                    await asyncio.sleep(0.2)
-                else:
-                    await advisory.ack()
+                    advisories = await subscription.fetch(batch, timeout=5)
+                except NatsTimeout:
+                    continue
+                for advisory in advisories:
+                    try:
+                        await self._capture(json.loads(advisory.data))
+                    except Exception:
+                        log.warning("dead letter not captured yet; will retry", exc_info=True)
+                        await advisory.nak(delay=1.0)
+                        await asyncio.sleep(0.2)
+                    else:
+                        await advisory.ack()
+        finally:
+            # Left subscribed, a fetch cut short keeps the connection from draining when the service stops.
+            await subscription.unsubscribe()
 
     async def _capture(self, advisory: dict) -> None:
         consumer, sequence = advisory["consumer"], advisory["stream_seq"]

@@ -52,7 +52,8 @@ class NatsServer:
         if self.config_file:
             command += ["-c", str(self.config_file)]
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
-        self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        # Its own session: a Ctrl-C meant for `fedi up` does not stop the bus before the services.
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
         self._wait_healthy(timeout)
         return self
 

@@ -97,7 +97,7 @@ class PdnsServer:
         log = open(self.log_file, "ab") if self.log_file else None
         self.process = subprocess.Popen(
             [str(binary), f"--config-dir={self.data_dir}"], stdout=log, stderr=subprocess.STDOUT if log else None,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, start_new_session=True,
         )
         if log:
             log.close()
