@@ -127,6 +127,10 @@ Resource = Annotated[
 
 ChangeAction = Literal["create", "update", "replace", "delete", "unchanged"]
 
+DATA_KINDS = ("bucket", "vm")
+"""Resources that hold an operator's data (a bucket its media, a VM's disk its database): deleting
+one follows the operator's keep-or-delete choice, never anything else."""
+
 
 class Change(_Frozen):
     """What the plan does to one resource, compared with what was applied before."""
@@ -141,7 +145,8 @@ class Change(_Frozen):
     )
     data: Literal["keep", "delete"] | None = Field(
         default=None,
-        description="For a deleted data resource (bucket): keep its data (revoke access only) or delete it. Never deleted without this explicit choice.",
+        description="For a deleted data resource (see DATA_KINDS): keep its data (a bucket: access revoked; a VM: shut "
+        "down with its disk) or delete it. Never deleted without this explicit choice.",
     )
 
 

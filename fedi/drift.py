@@ -88,7 +88,7 @@ def sources(home: Path) -> Sources:
 
 def check(where: Sources, operator: str | None = None) -> DriftReport:
     """Reads the records and the three backends (at once), and compares them."""
-    from services.orchestrator.domain.drift import BACKEND_NAMES, Held, find_drift
+    from services.orchestrator.domain.drift import BACKEND_NAMES, COMPARED, Held, find_drift
 
     from .drift_sources import RecordsUnreadable, read_recorded
 
@@ -98,7 +98,7 @@ def check(where: Sources, operator: str | None = None) -> DriftReport:
         raise
     except Exception as exc:
         raise RecordsUnreadable(f"the orchestrator's database could not be read: {exc}") from None
-    mine = [r for r in recorded if operator in (None, r.operator_id) and r.state == "ready"]
+    mine = [r for r in recorded if operator in (None, r.operator_id) and r.state in COMPARED]
     readers = {"proxmox": _proxmox, "storage": _storage, "dns": _dns}
     with ThreadPoolExecutor(len(readers)) as pool:
         futures = {name: pool.submit(read, where, recorded, mine) for name, read in readers.items()}

@@ -11,6 +11,7 @@ from contracts.events import DnsUpdated, NixosDeployed, VmDeleted, VmProvisioned
 from contracts.resources import DnsRecordSpec, VmSpec
 
 from .adapters.deployer import DeployFailed, DeployRequest, NixosDeployer
+from .commands import Refused
 from .domain.plan import kind_of, service_of
 from .limits import Limits
 from .steps import Outcome, StepContext
@@ -75,11 +76,22 @@ class Actions:
         return Outcome(out, detail=f"VM {out['vmid']} running at {out['address']}")
 
     async def delete_vm(self, ctx: StepContext) -> Outcome:
+        """Its disk holds the service's database: destroyed only with the operator's "delete";
+        with "keep" the VM is shut down and kept, and switching the service on again starts it."""
         name = (ctx.step.spec or {}).get("name") or (ctx.current or {}).get("name")
+        if ctx.step.data not in ("keep", "delete"):
+            raise Refused("the plan does not say whether to keep or delete this VM's disk (its database); nothing was deleted")
+        step = {"deployment_id": ctx.deployment.id, "resource_id": ctx.resource_id}
+        if ctx.step.data == "keep":
+            vm = await self.vms.keep(ctx, name)
+            if vm is None:
+                return Outcome({}, detail="already gone")
+            kept = {**(ctx.current or {}), "node": vm.node, "vmid": vm.vmid, "name": vm.name}
+            event = lambda envelope: VmUpdated(**envelope, **step, node=vm.node, vmid=vm.vmid, changed=("shut down, disk kept",))  # noqa: E731
+            return Outcome(kept, detail=f"VM {vm.vmid} shut down; its disk is kept", events=(event,), kept=True)
         vm = await self.vms.remove(ctx, name)
         if vm is None:
             return Outcome({}, detail="already gone")
-        step = {"deployment_id": ctx.deployment.id, "resource_id": ctx.resource_id}
         event = lambda envelope: VmDeleted(**envelope, **step, node=vm.node, vmid=vm.vmid)  # noqa: E731
         return Outcome({}, detail=f"VM {vm.vmid} destroyed", events=(event,))
 

@@ -315,7 +315,9 @@ class Executor:
                 return
             uow.traceparent = deployment.traceparent
             if isinstance(outcome, Outcome):
-                if step.deleting:
+                if outcome.kept:
+                    await store.record_resource(step, deployment.operator_id, "", outcome.outputs, state="kept")
+                elif step.deleting:
                     await store.forget_resource(resource_id)
                 else:
                     await store.record_resource(step, deployment.operator_id, step.checkpoint.get("fingerprint", ""), outcome.outputs)

@@ -20,6 +20,8 @@ class Outcome:
     detail: str = "done"
     events: tuple[Callable[[dict], Message], ...] = ()
     """Builders of events to publish with the step's completion, given the deployment's envelope."""
+    kept: bool = False
+    """A deletion that kept the resource (its data) instead: it stays recorded, as kept."""
 
 
 Persist = Callable[[dict, dict | None], Awaitable[None]]

@@ -19,6 +19,8 @@ from .steps import StepContext
 
 HARDWARE = {"cores": "cores", "memory": "memory_mib"}
 RACES = ("already exists", "got timeout")
+KEPT_TAG = "fedi-kept"
+"""On a VM shut down with its disk kept (its service switched off with "keep")."""
 
 
 def resource_tag(resource_id: str) -> str:
@@ -240,11 +242,28 @@ class VmProvider:
 
     # -- deleting ------------------------------------------------------------------------------------
 
+    async def keep(self, ctx: StepContext, name: str | None) -> VmSummary | None:
+        """Shut down (stopped after the timeout) and marked kept; its disks stay."""
+        vm = await self.locate(ctx.resource_id, name)
+        if vm is None:
+            return None
+        await self._unlocked(vm)
+        await self._shut_down(ctx, vm)
+        if KEPT_TAG not in vm.tags:
+            tags = ";".join(sorted({*vm.tags, KEPT_TAG}))
+            await ctx.effect("vm.keep", lambda: self.px.configure(vm.node, vm.vmid, {"tags": tags}))
+        return vm
+
     async def remove(self, ctx: StepContext, name: str | None) -> VmSummary | None:
         vm = await self.locate(ctx.resource_id, name)
         if vm is None:
             return None
         await self._unlocked(vm)
+        await self._shut_down(ctx, vm)
+        await ctx.effect("vm.destroy", lambda: self._destroy(vm), before={"removing": {"node": vm.node, "vmid": vm.vmid}})
+        return vm
+
+    async def _shut_down(self, ctx: StepContext, vm: VmSummary) -> None:
         if await self.px.status(vm.node, vm.vmid) == "running":
             try:
                 await ctx.effect(
@@ -258,8 +277,6 @@ class VmProvider:
                 pass
             if await self.px.status(vm.node, vm.vmid) == "running":
                 await ctx.effect("vm.stop", lambda: self.px.power(vm.node, vm.vmid, "stop"))
-        await ctx.effect("vm.destroy", lambda: self._destroy(vm), before={"removing": {"node": vm.node, "vmid": vm.vmid}})
-        return vm
 
     async def _destroy(self, vm: VmSummary) -> None:
         try:

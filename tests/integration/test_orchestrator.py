@@ -98,18 +98,40 @@ def test_disabling_a_service_removes_its_vm_records_and_accounts_and_keeps_or_de
     assert w.deploy(plan("acme", 1, both)) == "succeeded", w.reason("acme-rev1")
     only_mastodon = resources("acme", services=("mastodon",))
 
+    pixelfed_vm = next(vm for vm in w.vms("acme") if vm["name"] == "acme-pixelfed")
+
     assert w.deploy(plan("acme", 2, only_mastodon, before=both, data=choice)) == "succeeded", w.reason("acme-rev2")
-    assert [vm["name"] for vm in w.vms("acme")] == ["acme-mastodon"]
     assert ("pixelfed.acme.example.", "A") not in w.records("acme.example.")
     assert ask_dns(w, "pixelfed.acme.example") == []
     assert set(w.stand_in.accounts) == {("mastodon", "alice", "admin"), ("mastodon", "acme-mastodon", "smtp")}
+    deletions = {m.type for m in w.bus.of("acme-rev2")}
+    assert {"bucket.deletion.requested", "account.deletion.requested"} <= deletions
     if choice == "keep":
         assert w.stand_in.buckets["fedi-acme-pixelfed"] == {"kept": True}
+        [kept] = [vm for vm in w.vms("acme") if vm["name"] == "acme-pixelfed"]
+        assert (kept["vmid"], kept["status"]) == (pixelfed_vm["vmid"], "stopped"), "shut down, its disk (the database) kept"
+        assert "fedi-kept" in kept["tags"]
+        assert {rid: r["state"] for rid, r in w.recorded().items() if rid.startswith("acme/pixelfed/")} == {"acme/pixelfed/vm": "kept"}
+
+        assert w.deploy(plan("acme", 3, both, before=only_mastodon)) == "succeeded", w.reason("acme-rev3")
+        [back] = [vm for vm in w.vms("acme") if vm["name"] == "acme-pixelfed"]
+        assert (back["vmid"], back["status"]) == (pixelfed_vm["vmid"], "running"), "switched on again: the same VM and disk"
+        assert "fedi-kept" not in back["tags"]
     else:
         assert "fedi-acme-pixelfed" not in w.stand_in.buckets
-    assert not any(rid.startswith("acme/pixelfed/") for rid in w.recorded())
-    deletions = {m.type for m in w.bus.of("acme-rev2")}
-    assert {"vm.deleted", "bucket.deletion.requested", "account.deletion.requested"} <= deletions
+        assert [vm["name"] for vm in w.vms("acme")] == ["acme-mastodon"]
+        assert "vm.deleted" in deletions
+        assert not any(rid.startswith("acme/pixelfed/") for rid in w.recorded())
+
+
+def test_a_vm_is_never_destroyed_without_an_explicit_choice(world):
+    w = world
+    w.start()
+    both = resources("acme", services=("mastodon", "pixelfed"))
+    assert w.deploy(plan("acme", 1, both)) == "succeeded"
+    assert w.deploy(plan("acme", 2, resources("acme"), before=both, data=None)) == "failed"
+    assert "keep or delete" in w.reason("acme-rev2")
+    assert [vm["status"] for vm in w.vms("acme") if vm["name"] == "acme-pixelfed"] == ["running"]
 
 
 def test_a_bucket_is_never_deleted_without_an_explicit_choice(world):

@@ -36,7 +36,7 @@ from contracts.events import (
     SshKeyDeleted,
 )
 from contracts.requests import SecretReply, SecretRequest
-from contracts.resources import Change
+from contracts.resources import DATA_KINDS, Change
 from contracts.subjects import STREAM
 from runtime.nats_server import NatsServer
 from runtime.stream import ensure_stream
@@ -113,7 +113,7 @@ def changes(before: list[dict], after: list[dict], data: str | None = "keep", re
     for rid in old.keys() - new.keys():
         r = old[rid]
         out.append(Change(resource_id=rid, action="delete", kind=r["kind"], service=r["service"], spec=r["spec"],
-                          data=data if r["kind"] == "bucket" else None))
+                          data=data if r["kind"] in DATA_KINDS else None))
     return sorted(out, key=lambda c: c.resource_id)
 
 

@@ -3,6 +3,8 @@ Deploy; switching a service off asks about its data first; deleting the account 
 
 import re
 
+import pytest
+
 from contracts.commands import OperatorRemovalRequested
 from contracts.events import ConfigSubmitted
 from contracts.resources import BucketResource, BucketSpec, Change, Problem, VmResource, VmSpec
@@ -43,6 +45,15 @@ def test_a_plan_is_told_per_service_in_plain_words():
 def test_deleting_data_is_said_plainly():
     [plan] = describe_plan([Change(resource_id="acme/mastodon/bucket", action="delete", kind="bucket", service="mastodon", data="delete")])
     assert (plan.lines[0].text, plan.lines[0].data) == ("Mastodon's stored media and data are deleted for good", "deleted")
+
+
+@pytest.mark.parametrize(("choice", "said"), [
+    ("keep", "Mastodon's machine is shut down and kept with its disk and database: switching Mastodon on again starts it"),
+    ("delete", "Mastodon's machine is removed with its disk and database"),
+])
+def test_what_happens_to_a_machine_and_its_database_is_said(choice, said):
+    [plan] = describe_plan([Change(resource_id="acme/mastodon/vm", action="delete", kind="vm", service="mastodon", data=choice)])
+    assert plan.lines[0].text == said and plan.lines[0].data == ("kept" if choice == "keep" else "deleted")
 
 
 async def test_reviewing_shows_the_plan_and_deploying_submits_exactly_what_was_reviewed(panel):

@@ -463,7 +463,8 @@ def test_disabling_a_service_deletes_its_compute_records_and_accounts_and_keeps_
     assert set(deleted) == {f"acme/pixelfed/{kind}" for kind in SERVICE_KINDS}
     assert {change.reason for change in deleted.values()} == {"Pixelfed is switched off"}
     assert deleted["acme/pixelfed/bucket"].data == "keep"
-    assert all(c.data is None for rid, c in deleted.items() if not rid.endswith("/bucket"))
+    assert deleted["acme/pixelfed/vm"].data == "keep", "the VM's disk holds the database: shut down, kept"
+    assert all(c.data is None for rid, c in deleted.items() if not rid.endswith(("/bucket", "/vm")))
     vm = deleted["acme/pixelfed/vm"]
     assert (vm.kind, vm.service, vm.spec["name"]) == ("vm", "pixelfed", "acme-pixelfed")
     assert deleted["acme/pixelfed/dns/host"].spec["name"] == "pixelfed.example.org."
@@ -473,9 +474,11 @@ def test_disabling_a_service_deletes_its_compute_records_and_accounts_and_keeps_
 def test_the_data_of_a_disabled_service_follows_the_operators_choice(mastodon_and_pixelfed, choice):
     document = configuration(mastodon={}) | {"pixelfed": {"enable": False, "dataOnDisable": choice}}
 
-    bucket = next(c for c in plan_configuration("acme", document, POLICY, list(mastodon_and_pixelfed.values())).changes if c.resource_id == "acme/pixelfed/bucket")
+    changes = {c.resource_id: c for c in plan_configuration("acme", document, POLICY, list(mastodon_and_pixelfed.values())).changes}
+    bucket = changes["acme/pixelfed/bucket"]
 
     assert (bucket.action, bucket.data) == ("delete", choice)
+    assert (changes["acme/pixelfed/vm"].action, changes["acme/pixelfed/vm"].data) == ("delete", choice), "its database, on the VM's disk"
     assert bucket.spec == {"name": "fedi-acme-pixelfed", "quota_bytes": 3 * GIB, "quota_objects": None, "preconfigured": False}
 
 
@@ -533,7 +536,7 @@ def test_removing_the_account_deletes_every_resource_and_its_data(mastodon_and_p
 def test_the_removal_record_names_each_removed_resource(mastodon_and_pixelfed):
     items = {item["resource_id"]: item for item in removed_items(plan_removal(list(mastodon_and_pixelfed.values())))}
 
-    assert items["acme/mastodon/vm"] == {"resource_id": "acme/mastodon/vm", "kind": "vm", "service": "mastodon", "data": None, "name": "acme-mastodon"}
+    assert items["acme/mastodon/vm"] == {"resource_id": "acme/mastodon/vm", "kind": "vm", "service": "mastodon", "data": "delete", "name": "acme-mastodon"}
     assert items["acme/pixelfed/bucket"]["data"] == "delete"
     assert items["acme/pixelfed/account"]["name"] == "alice"
 

@@ -1,16 +1,17 @@
 """The changes a plan makes against the last applied desired state: create, update in place,
 replace (with the reason), delete, unchanged.
 
-Data is never deleted without the operator's explicit choice: a deleted bucket carries
-`data="delete"` only when its service was switched off with dataOnDisable "delete", or when the
-operator's whole account is removed; otherwise `data="keep"` (its key is revoked, objects stay).
+Data is never deleted without the operator's explicit choice: a deleted bucket or VM (whose disk
+holds the service's database) carries `data="delete"` only when its service was switched off with
+dataOnDisable "delete", or when the operator's whole account is removed; otherwise `data="keep"`
+(the bucket's key is revoked and its objects stay; the VM is shut down and kept with its disk).
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from contracts.configuration import SERVICES, OperatorConfiguration
-from contracts.resources import Change, Resource
+from contracts.resources import DATA_KINDS, Change, Resource
 
 from .naming import OPERATOR_WIDE, title
 
@@ -44,7 +45,7 @@ class Intent:
             data = self.data_on_disable.get(resource.service, "keep")
         else:
             reason = "no longer part of the plan (the provider's policy changed)"
-        return reason, (data if resource.kind == "bucket" else None)
+        return reason, (data if resource.kind in DATA_KINDS else None)
 
 
 def diff(

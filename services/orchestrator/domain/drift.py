@@ -13,6 +13,9 @@ BACKEND_NAMES: dict[str, str] = {"proxmox": "Proxmox", "dns": "PowerDNS", "stora
 OUR_TAG, OPERATOR_TAG, STORAGE_PREFIX = "fedi", "fedi-op-", "fedi-"
 
 
+COMPARED = ("ready", "kept")
+
+
 @dataclass(frozen=True)
 class Recorded:
     """One resource as the orchestrator's database has it: its outputs, and the spec last applied."""
@@ -23,7 +26,8 @@ class Recorded:
     outputs: Mapping[str, Any]
     spec: Mapping[str, Any] = field(default_factory=dict)
     state: str = "ready"
-    """`partial` while a deployment is still making it: compared once it is `ready`."""
+    """`partial` while a deployment is still making it: compared once it is `ready` (or `kept`: a VM
+    shut down with its disk when its service was switched off)."""
 
     def fact(self, key: str, default: Any = None) -> Any:
         return self.outputs.get(key, self.spec.get(key, default))
@@ -86,7 +90,7 @@ def find_drift(recorded: Iterable[Recorded], held: Held, operator: str | None = 
     """Every difference for `operator` (or everyone). `recorded` should hold every operator's resources:
     something is an orphan only when nothing at all recorded it."""
     everything = list(recorded)
-    mine = [r for r in everything if (operator is None or r.operator_id == operator) and r.state == "ready"]
+    mine = [r for r in everything if (operator is None or r.operator_id == operator) and r.state in COMPARED]
     differences: list[Difference] = []
     if "proxmox" not in held.unreadable:
         differences += _vm_drift(mine, everything, held.vms, operator)
@@ -155,8 +159,9 @@ def _one_vm(record: Recorded, by_id: dict[int, HeldVm], by_name: dict[str, HeldV
         yield said("changed", f"{label} has {vm.cores} cores; recorded {cores}")
     if memory is not None and vm.memory_mib is not None and vm.memory_mib != memory:
         yield said("changed", f"{label} has {vm.memory_mib} MiB of memory; recorded {memory} MiB")
-    if vm.status != "running":
-        yield said("changed", f"{label} is {vm.status}; it should be running")
+    expected = "stopped" if record.state == "kept" else "running"  # kept: shut down with its disk, service switched off
+    if vm.status != expected:
+        yield said("changed", f"{label} is {vm.status}; it should be {expected}")
     lost = sorted(set(record.fact("tags") or ()) - vm.tags)
     if lost:
         yield said("changed", f"{label} lost its tags {', '.join(lost)}")

@@ -113,6 +113,12 @@ def _removed(kind: str, service: str, data: str | None) -> PlanLine:
             f"{name}'s stored media and data are kept: access is closed, and switching {name} on again brings them back",
             "kept",
         )
+    if kind == "vm" and data == "keep":
+        return PlanLine(
+            "keep", f"{name}'s machine is shut down and kept with its disk and database: switching {name} on again starts it", "kept"
+        )
+    if kind == "vm" and data == "delete":
+        return PlanLine("delete", f"{name}'s machine is removed with its disk and database", "deleted")
     if kind == "nixos":
         return PlanLine("delete", f"{name} is switched off")
     return PlanLine("delete", f"The {thing(kind)} of {name} is removed")
