@@ -1,7 +1,7 @@
 """The panel's JSON API, for automation: what the pages do, with bearer tokens (OpenAPI at /docs)."""
 
 from dataclasses import asdict, dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -10,11 +10,12 @@ from pydantic import BaseModel, Field, ValidationError
 from contracts.configuration import SERVICES, OperatorConfiguration, problems_of
 from runtime.event_chain import chain
 
-from . import credentials, operators
+from . import credentials, maintenance, operators
 from .adapters.accounts import Accounts
 from .adapters.bus import Unavailable
 from .adapters.store import Panel, Provider
 from .domain.accounts import OPERATOR, PROVIDER_ADMIN
+from .domain.form import FieldProblems
 from .domain.wording import describe_plan, plan_summary
 from .web.admin import operator_detail
 from .web.context import Context
@@ -30,10 +31,24 @@ bearer = HTTPBearer(
 class Principal:
     role: str
     operator_id: str | None
+    actor: str = ""
+    """Who, for the audit log: the user's e-mail, or the operator for an operator's own token."""
 
 
 class Disable(BaseModel):
     data: Literal["keep", "delete"] = Field(description="Keep the service's stored data (it comes back when switched on again) or delete it for good.")
+
+
+class Choice(BaseModel):
+    kind: Literal["window", "apply_now", "defer"] = Field(
+        description="window: updates start in this weekly window from now on; apply_now: update at once; defer: not before defer_until."
+    )
+    campaign_id: str | None = Field(default=None, description="With apply_now and defer: the update it is for.")
+    window: dict[str, Any] | None = Field(
+        default=None, description="With window: day, start (HH:MM), duration_minutes, timezone (IANA).",
+        examples=[{"day": "sunday", "start": "02:00", "duration_minutes": 240, "timezone": "Europe/Amsterdam"}],
+    )
+    defer_until: str | None = Field(default=None, description="With defer: the date (YYYY-MM-DD) the update waits for.", examples=["2030-06-30"])
 
 
 class Removal(BaseModel):
@@ -55,14 +70,17 @@ def router(context: Context) -> APIRouter:
                 operator_id = await Panel(session).operator_of_token(token_hash)
                 user = None if operator_id else await Accounts(session).user_of_token(token_hash)
             if operator_id:
-                return Principal(OPERATOR, operator_id)
+                return Principal(OPERATOR, operator_id, operator_id)
             if user:
-                return Principal(user.role, user.operator_id)
+                return Principal(user.role, user.operator_id, user.email)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"})
 
-    async def operator(who: Annotated[Principal, Depends(principal)]) -> str:
+    async def operator_principal(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role != OPERATOR or not who.operator_id:
             raise _http(status.HTTP_403_FORBIDDEN, "this needs an operator's token")
+        return who
+
+    async def operator(who: Annotated[Principal, Depends(operator_principal)]) -> str:
         return who.operator_id
 
     async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
@@ -71,6 +89,7 @@ def router(context: Context) -> APIRouter:
         return who
 
     Operator = Annotated[str, Depends(operator)]
+    OperatorPrincipal = Annotated[Principal, Depends(operator_principal)]
     Admin = Annotated[Principal, Depends(admin)]
 
     async def submit(operator_id: str, configuration: OperatorConfiguration) -> dict:
@@ -188,6 +207,38 @@ def router(context: Context) -> APIRouter:
         except operators.RemovalRequested as exc:
             raise _http(status.HTTP_409_CONFLICT, str(exc)) from None
         return {"operator": operator_id, "removal": "requested"}
+
+    @api.get("/maintenance")
+    async def get_maintenance(operator_id: Operator) -> dict:
+        """Provider updates: the notices (newest first), where each update stands, the maintenance window in effect."""
+        shown = await maintenance.overview(context, operator_id)
+        return {
+            "unread": shown["unread"],
+            "window": shown["window"].model_dump() if shown["window"] else None,
+            "own_window": shown["own_window"],
+            "window_refused": shown["window_refused"] or None,
+            "updates": [asdict(update) for update in shown["updates"]],
+            "notices": shown["notices"],
+        }
+
+    @api.post("/maintenance/choice", status_code=status.HTTP_202_ACCEPTED)
+    async def choose(choice: Choice, who: OperatorPrincipal) -> dict:
+        """Choose a weekly maintenance window, apply an update now, or defer it; the configurator may still refuse (see GET)."""
+        try:
+            if choice.kind == "window":
+                await maintenance.choose_window(context, who.operator_id, who.actor, choice.window or {})
+            elif choice.kind == "apply_now":
+                await maintenance.apply_now(context, who.operator_id, who.actor, choice.campaign_id or "")
+            else:
+                await maintenance.defer(context, who.operator_id, who.actor, choice.campaign_id or "", choice.defer_until or "")
+        except FieldProblems as exc:
+            problems = [{"field": name if name == "defer_until" else f"window.{name}", "message": message} for name, message in exc.problems.items()]
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": problems}) from None
+        except maintenance.NoSuchUpdate:
+            raise _http(status.HTTP_404_NOT_FOUND, "no such update of yours") from None
+        except maintenance.NotWaiting as exc:
+            raise _http(status.HTTP_409_CONFLICT, str(exc)) from None
+        return {"kind": choice.kind, "campaign_id": choice.campaign_id, "sent": True}
 
     @api.get("/admin/operators")
     async def admin_operators(_admin: Admin) -> list[dict]:

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from contracts.configuration import problems_of
 
 from . import api, operators
-from .web import account, admin, auth, configure, deployments
+from .web import account, admin, auth, campaigns, configure, deployments, maintenance
 from .web.context import Context
 from .web.render import SECURITY_HEADERS, Renderer
 from .web.security import Cookies, CsrfRefused, Forbidden, LoginRequired, NotFound, TooLarge, guards
@@ -41,8 +41,8 @@ def create_app(context: Context) -> FastAPI:
     app = FastAPI(
         title="FediPanel API",
         version="1",
-        description="Submit an operator's configuration, review its plan and follow its deployments; "
-        "provider admins see every operator.",
+        description="Submit an operator's configuration, review its plan and follow its deployments; choose when "
+        "provider updates happen; provider admins see every operator.",
     )
     cookies = Cookies(context)
     render = Renderer(cookies)
@@ -60,6 +60,8 @@ def create_app(context: Context) -> FastAPI:
     app.include_router(configure.router(context, render, page_guards))
     app.include_router(deployments.router(context, render, page_guards))
     app.include_router(admin.router(context, render, page_guards))
+    app.include_router(maintenance.router(context, render, page_guards))
+    app.include_router(campaigns.router(context, render, page_guards))
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")

@@ -1,5 +1,6 @@
 """The panel's composition root."""
 
+from runtime import logs
 from runtime.bus import Bus
 from runtime.connection import connect_options
 from runtime.http import serve_http
@@ -7,13 +8,28 @@ from runtime.permissions import inbox_prefix
 from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
 
-from .adapters.bus import BusPlanner, IdentityVault, StreamTrail
+from .adapters.audit import BusAuditor
+from .adapters.bus import BusFleet, BusPlanner, IdentityVault, StreamTrail
+from .adapters.mail import SmtpMailer
 from .adapters.store import Base
 from .app import create_app
 from .live import Changes, notifying
+from .notices import NoticeMailer
 from .projections import HANDLERS
 from .settings import Settings
 from .web.context import Context
+
+log = logs.get("panel")
+
+
+def mail_work(settings: Settings, units: UnitsOfWork, changes: Changes) -> list:
+    """The notice mailer, when there is a mail server to send through."""
+    if not settings.smtp_host:
+        log.info("e-mail is off: no smtp_host is set, so operators see notices in the panel only")
+        return []
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
+                        settings.smtp_starttls, settings.smtp_timeout_seconds)
+    return [NoticeMailer(units, mailer, settings).run_forever(changes)]
 
 
 def wiring(settings: Settings):
@@ -31,8 +47,10 @@ def wiring(settings: Settings):
                 connect_options(settings.nats_user, settings.nats_password, settings.nats_ca_file, inbox_prefix(settings.service_name)),
             ),
             changes=changes,
+            fleet=BusFleet(bus, settings.preview_timeout_seconds),
+            auditor=BusAuditor(bus),
         )
-        return [serve_http(create_app(context), settings.http_host, settings.http_port)]
+        return [serve_http(create_app(context), settings.http_host, settings.http_port), *mail_work(settings, units, changes)]
 
     return wire
 

@@ -20,6 +20,7 @@ from runtime.uow import UnitOfWork
 
 from .adapters.store import BucketUsage, Credential, DeploymentView, aware
 from .domain.wording import FINAL
+from .fleet_projections import HANDLERS as FLEET_HANDLERS
 
 STATE_RANK = {"submitted": 0, "planned": 1, "running": 2} | dict.fromkeys(FINAL, 3)
 STEP_RANK = {"pending": 0, "running": 1, "done": 2, "failed": 2}
@@ -84,6 +85,7 @@ async def plan_created(event: PlanCreated, uow: UnitOfWork) -> None:
     for resource in event.resources:
         _merge_step(view, resource.id, kind=resource.kind, service=resource.service)
     view.changes_json = json.dumps([c.model_dump() for c in event.changes])
+    view.origin, view.campaign_id = event.origin, event.campaign_id
     view.total = max(view.total, len(event.resources))
     _settle(view)
 
@@ -166,4 +168,5 @@ HANDLERS = {
     DeploymentCancelled: deployment_cancelled,
     AccountCreated: account_created,
     BucketUsageReported: bucket_usage_reported,
+    **FLEET_HANDLERS,
 }

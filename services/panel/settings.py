@@ -1,4 +1,6 @@
-from pydantic import model_validator
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from runtime.settings import SecretKeySettings
@@ -25,8 +27,44 @@ class Settings(SecretKeySettings):
     """Live pages re-read the read model at least this often (an event handled by another panel
     instance wakes no waiter in this one)."""
 
+    base_url: str = ""
+    """Where operators reach the panel (links in e-mails point there); empty: http://<http_host>:<http_port>."""
+    minimum_window_minutes: int = 60
+    """The shortest weekly maintenance window the panel accepts (the provider's policy may ask for more)."""
+    campaign_refresh_seconds: float = 5.0
+    """How often a running campaign's dashboard refreshes itself."""
+
+    smtp_host: str = ""
+    """Mail server for notices to operators; empty: no e-mail, notices are in the panel only."""
+    smtp_port: int = 587
+    smtp_from: str = ""
+    """The sender of notices; empty: FediPanel <noreply@the base URL's host>."""
+    smtp_user: str = ""
+    """Empty: no login (a relay that trusts the panel's address)."""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 30.0
+    mail_poll_seconds: float = 30.0
+    """The mailer looks for unsent notices at least this often (a notice handled here wakes it at once)."""
+    mail_retry_seconds: float = 60.0
+    """First wait after a failed send; doubles with every further failure of that notice, up to a day."""
+
     @model_validator(mode="after")
     def _secure_cookies_in_production(self):
         if self.cookie_secure is None:
             self.cookie_secure = self.environment == "production"
         return self
+
+    @model_validator(mode="after")
+    def _links_in_mails_reach_the_panel(self):
+        if self.environment == "production" and self.smtp_host and not self.base_url:
+            raise ValueError("set FEDI_PANEL_BASE_URL: the e-mails to operators link to the panel")
+        return self
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+    @property
+    def mail_sender(self) -> str:
+        return self.smtp_from or f"FediPanel <noreply@{urlsplit(self.public_url).hostname}>"

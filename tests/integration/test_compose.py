@@ -63,6 +63,12 @@ DUMMY_ENV = {
     "LDAP_BIND_DN": "cn=fedi,dc=example,dc=test",
     "LDAP_BIND_PASSWORD": "dummy-ldap-bind-password",
     "LDAP_BASE_DN": "dc=example,dc=test",
+    "PANEL_BASE_URL": "https://panel.example.test",
+    "SMTP_HOST": "smtp.example.test",
+    "SMTP_PORT": "587",
+    "SMTP_FROM": "",
+    "SMTP_USER": "fedipanel",
+    "SMTP_PASSWORD": "dummy-smtp-password",
     "LOG_LEVEL": "INFO",
     **{f"{user}_NATS_PASSWORD": f"dummy-{user.lower()}-nats-password" for user in ("ADMIN", "PANEL", "CONFIGURATOR", "ORCHESTRATOR", "STORAGE", "IDENTITY")},
 }

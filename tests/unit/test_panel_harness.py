@@ -16,7 +16,7 @@ from contracts import Message, decode
 from runtime.db import Database
 from runtime.uow import UnitsOfWork
 from services.panel import projections
-from services.panel.adapters.fakes import FakePlanner, FakeTrail, FakeVault
+from services.panel.adapters.fakes import FakeAuditor, FakeFleet, FakePlanner, FakeTrail, FakeVault
 from services.panel import accounts
 from services.panel.adapters.store import Base, Operator, User
 from services.panel.domain.accounts import OPERATOR
@@ -101,6 +101,14 @@ class PanelUnderTest:
     def vault(self) -> FakeVault:
         return self.context.vault
 
+    @property
+    def fleet(self) -> FakeFleet:
+        return self.context.fleet
+
+    @property
+    def auditor(self) -> FakeAuditor:
+        return self.context.auditor
+
     def browser(self) -> Browser:
         self.browsers.append(Browser(self.app))
         return self.browsers[-1]
@@ -147,7 +155,8 @@ async def panel(sqlite_url):
     await database.migrate(MIGRATIONS)
     settings = Settings(login_attempts=3, live_poll_seconds=0.05)
     context = Context(
-        units=UnitsOfWork(database, Base.metadata), settings=settings, planner=FakePlanner(), vault=FakeVault(), trail=FakeTrail()
+        units=UnitsOfWork(database, Base.metadata), settings=settings, planner=FakePlanner(), vault=FakeVault(), trail=FakeTrail(),
+        fleet=FakeFleet(), auditor=FakeAuditor(),
     )
     under_test = PanelUnderTest(context, create_app(context))
     yield under_test

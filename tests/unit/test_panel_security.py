@@ -64,7 +64,7 @@ async def bobs_state(panel) -> tuple:
 async def test_operator_a_reaches_nothing_of_operator_b_through_any_page_or_api_route(panel, two_operators):
     ann, ann_api, _bob, bobs_deployment = two_operators
     before = await bobs_state(panel)
-    values = {"deployment_id": bobs_deployment, "service": "pixelfed", "operator_id": "blue"}
+    values = {"deployment_id": bobs_deployment, "service": "pixelfed", "operator_id": "blue", "campaign_id": "bobs-campaign"}
     tried: set[tuple[str, str]] = set()
     bobs_things = ("blue.example", "Bob Blue", bobs_deployment, BOBS_PASSWORD, "bob@blue.example")
 
@@ -99,9 +99,10 @@ async def test_a_form_without_its_csrf_token_or_with_another_sessions_token_is_r
     bobs_token = await bob.token("/")
     forms = sorted(path for method, path in routes(panel.app) if method == "POST" and not path.startswith("/api/"))
     assert {"/signup", "/login", "/logout", "/configure", "/deploy", "/account/delete", "/account/token",
-            "/services/{service}/disable", "/credentials/{service}/reveal"} == set(forms)
+            "/services/{service}/disable", "/credentials/{service}/reveal", "/maintenance/window", "/maintenance/{campaign_id}/apply-now",
+            "/maintenance/{campaign_id}/defer", "/admin/campaigns/preview", "/admin/campaigns", "/admin/campaigns/{campaign_id}/control"} == set(forms)
     for path in forms:
-        concrete = path.replace("{service}", "mastodon")
+        concrete = path.replace("{service}", "mastodon").replace("{campaign_id}", "any")
         data = {**configuration_form(), "email": "x@acme.example", "operator_id": "newop", "password": "long enough password",
                 "confirm": "acme", "data": "delete"}
         missing = await ann.client.post(concrete, data=data)

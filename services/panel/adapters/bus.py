@@ -1,9 +1,13 @@
-"""What the panel asks other services over the bus: the configurator's plan preview, identity's
-secrets, and the stream's record of a deployment. Each port has an in-memory fake in fakes.py."""
+"""What the panel asks other services over the bus: the configurator's plan preview and campaigns,
+identity's secrets, and the stream's record of a deployment. Each port has an in-memory fake in
+fakes.py."""
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from contracts import subjects
+from contracts.fleet import CampaignPreviewReply, CampaignPreviewRequest, CampaignStatusReply, CampaignStatusRequest
 from contracts.requests import PlanPreviewReply, PlanPreviewRequest, SecretReply, SecretRequest
 from runtime import logs
 from runtime.bus import Bus
@@ -32,17 +36,55 @@ class Trail(Protocol):
         """Every stored message of that deployment, in stream order."""
 
 
+class Fleet(Protocol):
+    async def preview(self, policy_changes: dict[str, Any]) -> CampaignPreviewReply:
+        """What a policy change would do to every operator; nothing is done."""
+
+    async def status(self, campaign_id: str | None = None, operator_id: str | None = None) -> CampaignStatusReply:
+        """Campaigns (newest first) or one campaign with each operator's part (raises Unavailable)."""
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+async def _ask(bus: Bus, subject: str, request: BaseModel, reply: type[R], timeout: float, what: str) -> R:
+    try:
+        return await bus.request(subject, request, reply, timeout=timeout)
+    except Exception as exc:  # no responder, timeout, or an answer that is not the reply
+        log.warning(f"{what} unavailable", error=type(exc).__name__)
+        raise Unavailable(f"the {what} is not available right now") from None
+
+
 class BusPlanner:
     def __init__(self, bus: Bus, timeout: float) -> None:
         self.bus, self.timeout = bus, timeout
 
     async def preview(self, operator_id: str, configuration: dict[str, Any]) -> PlanPreviewReply:
         request = PlanPreviewRequest(operator_id=operator_id, configuration=configuration)
-        try:
-            return await self.bus.request(subjects.PLAN_PREVIEW, request, PlanPreviewReply, timeout=self.timeout)
-        except Exception as exc:  # no responder, timeout, or an answer that is not a plan
-            log.warning("plan preview unavailable", error=type(exc).__name__)
-            raise Unavailable("the plan preview is not available right now") from None
+        return await _ask(self.bus, subjects.PLAN_PREVIEW, request, PlanPreviewReply, self.timeout, "plan preview")
+
+
+class BusFleet:
+    def __init__(self, bus: Bus, timeout: float) -> None:
+        self.bus, self.timeout = bus, timeout
+
+    async def preview(self, policy_changes: dict[str, Any]) -> CampaignPreviewReply:
+        request = CampaignPreviewRequest(policy_changes=policy_changes)
+        return await _ask(self.bus, subjects.CAMPAIGN_PREVIEW, request, CampaignPreviewReply, self.timeout, "campaign preview")
+
+    async def status(self, campaign_id: str | None = None, operator_id: str | None = None) -> CampaignStatusReply:
+        request = CampaignStatusRequest(campaign_id=campaign_id, operator_id=operator_id)
+        return await _ask(self.bus, subjects.CAMPAIGN_STATUS, request, CampaignStatusReply, self.timeout, "campaign status")
+
+
+class NoFleet:
+    """Where no configurator is wired in: campaigns cannot be previewed or looked up."""
+
+    async def preview(self, policy_changes: dict[str, Any]) -> CampaignPreviewReply:
+        raise Unavailable("the campaign preview is not available here")
+
+    async def status(self, campaign_id: str | None = None, operator_id: str | None = None) -> CampaignStatusReply:
+        raise Unavailable("the campaign status is not available here")
 
 
 class IdentityVault:

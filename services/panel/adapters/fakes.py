@@ -1,13 +1,19 @@
-"""In-memory stand-ins for the panel's bus ports, for tests without a bus."""
+"""In-memory stand-ins for the panel's bus ports and its audit log, for tests without a bus."""
 
+import json
+from email.message import EmailMessage
 from typing import Any
 
 from contracts.configuration import SERVICES
+from contracts.fleet import CampaignPreviewReply, CampaignStatus, CampaignStatusReply
 from contracts.requests import PlanPreviewReply
 from contracts.resources import Change, Problem
+from runtime.audit import AuditRecord
 from runtime.event_chain import Traced
 
+from .audit import entry
 from .bus import Unavailable
+from .mail import MailFailed
 
 
 class FakePlanner:
@@ -60,3 +66,51 @@ class FakeTrail:
 
     async def events(self, correlation_id: str) -> list[Traced]:
         return [event for event in self.stored if event.message.correlation_id == correlation_id]
+
+
+class FakeFleet:
+    """Answers like the configurator from what a test put in: a preview per policy change, campaigns."""
+
+    def __init__(self) -> None:
+        self.previews: dict[str, CampaignPreviewReply] = {}
+        self.campaigns: list[CampaignStatus] = []
+        self.asked: list[tuple[str, Any]] = []
+        self.available = True
+
+    def _answerable(self, what: str, question: Any) -> None:
+        self.asked.append((what, question))
+        if not self.available:
+            raise Unavailable(f"the campaign {what} is not available right now")
+
+    async def preview(self, policy_changes: dict[str, Any]) -> CampaignPreviewReply:
+        self._answerable("preview", policy_changes)
+        return self.previews.get(json.dumps(policy_changes, sort_keys=True), CampaignPreviewReply())
+
+    async def status(self, campaign_id: str | None = None, operator_id: str | None = None) -> CampaignStatusReply:
+        self._answerable("status", (campaign_id, operator_id))
+        found = [c for c in self.campaigns if campaign_id in (None, c.campaign_id)]
+        if campaign_id is None and operator_id is None:
+            found = [c.model_copy(update={"operators": ()}) for c in found]
+        if operator_id is not None:
+            found = [c.model_copy(update={"operators": tuple(o for o in c.operators if o.operator_id == operator_id)}) for c in found]
+            found = [c for c in found if c.operators]
+        return CampaignStatusReply(campaigns=tuple(found))
+
+
+class FakeAuditor:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    async def record(self, actor: str, action: str, target: str, **details: str) -> None:
+        self.records.append(entry(actor, action, target, details))
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+        self.failing = False
+
+    async def send(self, message: EmailMessage) -> None:
+        if self.failing:
+            raise MailFailed("the mail server could not be used (ConnectionRefusedError)")
+        self.sent.append(message)

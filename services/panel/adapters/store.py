@@ -156,6 +156,9 @@ class DeploymentView(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    origin: Mapped[str] = mapped_column(String(16), default="operator")
+    """Who started it (contracts.events.PlanCreated.origin): operator, campaign, rollback or removal."""
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
@@ -173,6 +176,8 @@ class DeploymentView(Base):
             "problems": json.loads(self.problems_json),
             "urls": json.loads(self.urls_json),
             "reason": self.reason,
+            "origin": self.origin or "operator",
+            "campaign_id": self.campaign_id,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }

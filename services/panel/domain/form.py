@@ -155,6 +155,14 @@ def document_from(values: Mapping[str, Any], form_groups: tuple[Group, ...]) -> 
     return document
 
 
+class FieldProblems(ValueError):
+    """Field name -> what is wrong with it, in words shown next to the field."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems.items()))
+        self.problems = problems
+
+
 def problems_by_field(exc: ValidationError) -> dict[str, str]:
     """The first problem of each field, in plain words, keyed by the field's dotted name."""
     problems: dict[str, str] = {}
@@ -175,12 +183,16 @@ def _words(error: dict) -> str:
         return f"must be at most {ctx['max_length']} characters"
     if kind == "string_pattern_mismatch":
         return "contains characters that are not allowed here (see the hint)"
-    if kind in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
+    if kind in ("int_parsing", "int_type", "int_from_float"):
         return "must be a whole number"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return "must be a number"
     if kind == "greater_than_equal":
         return f"must be at least {ctx['ge']}"
     if kind == "less_than_equal":
         return f"must be at most {ctx['le']}"
+    if kind.startswith("date_"):
+        return "must be a date such as 2030-06-30"
     if kind in ("bool_parsing", "bool_type"):
         return "must be on or off"
     if kind in ("literal_error", "enum"):

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from contracts.documents import configuration_schema
 from runtime.uow import UnitsOfWork
 
-from ..adapters.bus import Planner, Trail, Vault
+from ..adapters.audit import Auditor, LogAuditor
+from ..adapters.bus import Fleet, NoFleet, Planner, Trail, Vault
 from ..domain.form import Group, groups
 from ..live import Changes
 from ..settings import Settings
@@ -20,3 +21,5 @@ class Context:
     trail: Trail
     changes: Changes = field(default_factory=Changes)
     form: tuple[Group, ...] = field(default_factory=lambda: groups(configuration_schema()))
+    fleet: Fleet = field(default_factory=NoFleet)
+    auditor: Auditor = field(default_factory=LogAuditor)

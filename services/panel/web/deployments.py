@@ -11,6 +11,7 @@ from runtime.event_chain import chain
 
 from .. import credentials
 from ..adapters.bus import Unavailable
+from ..adapters.maintenance import Fleetwide
 from ..adapters.store import DeploymentView, Panel
 from ..domain import wording
 from .context import Context
@@ -36,7 +37,8 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
         """Every deployment of the operator, newest first."""
         async with context.units.database.session() as session:
             views = [view.as_dict() for view in await Panel(session).deployments(who.operator_id)]
-        return render.page(request, who, "deployments.html", deployments=views, states=wording.DEPLOYMENT_STATES)
+            titles = await Fleetwide(session).titles({view["campaign_id"] for view in views if view["campaign_id"]})
+        return render.page(request, who, "deployments.html", deployments=views, states=wording.DEPLOYMENT_STATES, titles=titles)
 
     @pages.get("/deployments/{deployment_id}")
     async def deployment(request: Request, deployment_id: str, who: Visitor = Depends(guards.operator)):
@@ -44,10 +46,12 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
         view = (await own_view(context, who.operator_id, deployment_id)).as_dict()
         async with context.units.database.session() as session:
             accounts = [c for c in await Panel(session).admin_accounts(who.operator_id) if c.service in view["urls"]]
+            titles = await Fleetwide(session).titles({view["campaign_id"]} if view["campaign_id"] else set())
         failed = view["state"] in ("failed", "rejected", "cancelled")
         return render.page(
             request, who, "deployment.html", view=view, shown=wording.progress(view),
             failure=wording.failure_words(view) if failed else [], accounts=accounts,
+            title=titles.get(view["campaign_id"]),
         )
 
     @pages.get("/deployments/{deployment_id}/events")

@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from ..domain import wording
+from ..domain import fleet_words, wording
 from .security import CSRF_FIELD, Cookies, Visitor
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -26,7 +26,7 @@ SECURITY_HEADERS = {
 def templates() -> Jinja2Templates:
     environment = Jinja2Templates(directory=TEMPLATES)
     environment.env.globals.update(
-        service_name=wording.service_name, csrf_field=CSRF_FIELD,
+        service_name=wording.service_name, csrf_field=CSRF_FIELD, origin=fleet_words.origin_words,
     )
     environment.env.filters["bytes"] = human_bytes
     environment.env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""

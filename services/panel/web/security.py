@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from ..accounts import digest
 from ..adapters.accounts import Accounts
+from ..adapters.maintenance import Maintenance
 from ..adapters.store import User
 from ..domain.accounts import OPERATOR, PROVIDER_ADMIN
 from .context import Context
@@ -53,6 +54,8 @@ class Visitor:
     session_id: str | None = None
     new_seed: bool = False
     csrf_key: bytes = b""
+    unread: int = 0
+    """Notices of updates the operator has not seen yet (shown in the navigation)."""
 
     @property
     def csrf_token(self) -> str:
@@ -111,7 +114,8 @@ class Cookies:
 @dataclass(frozen=True)
 class Guards:
     """Page dependencies: anyone (`visitor`), a form with its CSRF token (`form`), anyone logged in
-    (`user`, `user_form`), an operator (`operator`, `operator_form`), a provider admin (`admin`)."""
+    (`user`, `user_form`), an operator (`operator`, `operator_form`), a provider admin (`admin`,
+    `admin_form`)."""
 
     visitor: object
     form: object
@@ -120,6 +124,7 @@ class Guards:
     operator: object
     operator_form: object
     admin: object
+    admin_form: object
 
 
 def guards(context: Context, cookies: Cookies) -> Guards:
@@ -129,9 +134,10 @@ def guards(context: Context, cookies: Cookies) -> Guards:
         if session_id:
             async with context.units.database.session() as session:
                 found = await Accounts(session).session_of(digest(session_id))
+                unread = await Maintenance(session, found[1].operator_id).unread() if found and found[1].operator_id else 0
             if found:
                 web_session, user = found
-                return Visitor(user, web_session.csrf_secret, session_id, csrf_key=cookies.csrf_key)
+                return Visitor(user, web_session.csrf_secret, session_id, csrf_key=cookies.csrf_key, unread=unread)
         seed = cookies.seed(request)
         if seed:
             return Visitor(None, seed, csrf_key=cookies.csrf_key)
@@ -164,4 +170,5 @@ def guards(context: Context, cookies: Cookies) -> Guards:
         operator=role(OPERATOR, form=False),
         operator_form=role(OPERATOR, form=True),
         admin=role(PROVIDER_ADMIN, form=False),
+        admin_form=role(PROVIDER_ADMIN, form=True),
     )
