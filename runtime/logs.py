@@ -10,6 +10,17 @@ unbind = structlog.contextvars.unbind_contextvars
 bound = structlog.contextvars.bound_contextvars
 
 
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is written (loggers are cached on first use: a stream
+    taken at configure time would outlive a test's capture of stderr, or a redirection)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(service: str, level: str = "INFO") -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -22,7 +33,7 @@ def configure(service: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()

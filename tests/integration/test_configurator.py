@@ -45,7 +45,7 @@ def configuration(domain: str = "acme.example", **services) -> dict:
 class Configurator:
     """The configurator wired on a bus, and what a test does around it: publish, wait, look."""
 
-    def __init__(self, nats_url: str, tmp_path: Path, policy: Policy) -> None:
+    def __init__(self, nats_url: str, tmp_path: Path, policy: Policy, clock=None) -> None:
         self.settings = Settings(nats_url=nats_url, data_dir=tmp_path, max_deliveries=3, redelivery_backoff_seconds=0.05)
         self.database = Database(self.settings.sqlalchemy_url())
         self.units = UnitsOfWork(self.database, Base.metadata)
@@ -53,10 +53,15 @@ class Configurator:
         self.policy = policy
         self.nc = None
         self.revisions: dict[str, int] = {}
+        self.clock = clock
+        self.fleet = None
+        """The campaigns' scheduler, ticked by the test itself."""
 
     async def start(self) -> "Configurator":
         await self.database.migrate(MIGRATIONS)
-        await bootstrap.wire(self.bus, self.units, policy=self.policy, settings=self.settings, fleet_out=[])
+        schedulers: list = []
+        await bootstrap.wire(self.bus, self.units, policy=self.policy, settings=self.settings, clock=self.clock, fleet_out=schedulers)
+        self.fleet = schedulers[0]
         await self.bus.start()
         self.nc = await nats.connect(self.settings.nats_url)
         await ensure_stream(self.nc.jetstream())
@@ -121,8 +126,8 @@ class Configurator:
 async def start_configurator(nats_server, tmp_path):
     started: list[Configurator] = []
 
-    async def start(policy: Policy = ALL_ON) -> Configurator:
-        configurator = await Configurator(nats_server.url, tmp_path, policy).start()
+    async def start(policy: Policy = ALL_ON, clock=None) -> Configurator:
+        configurator = await Configurator(nats_server.url, tmp_path, policy, clock).start()
         started.append(configurator)
         return configurator
 

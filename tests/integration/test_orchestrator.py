@@ -220,7 +220,7 @@ def test_a_vm_that_ignores_the_shutdown_request_is_stopped_after_the_timeout_and
     (vm,) = w.vms("acme")
     w.proxmox.set_latency("guest_shutdown", 30)  # longer than the orchestrator's shutdown timeout (1 s here)
 
-    assert w.deploy(plan("acme", 2, [], before=first, data="keep")) == "succeeded", w.reason("acme-rev2")
+    assert w.deploy(plan("acme", 2, [], before=first, data="delete")) == "succeeded", w.reason("acme-rev2")
     assert w.vms("acme") == []
     tasks = [t for t in w.proxmox.cluster.tasks.values() if t["id"] == str(vm["vmid"]) and t["type"] != "qmclone"]
     ends = [(t["type"], t["exitstatus"]) for t in sorted(tasks, key=lambda t: t["pid"]) if t["type"] != "qmconfig"]
