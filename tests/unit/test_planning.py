@@ -248,6 +248,19 @@ def test_a_bucket_the_provider_assigned_is_used_instead_of_a_new_one():
     assert plan(configuration(mastodon={}), "globex", policy)["globex/mastodon/bucket"].spec.name == "fedi-globex-mastodon"
 
 
+def test_nothing_is_made_before_an_assigned_bucket_has_been_checked_with_its_key():
+    policy = with_policy(operators={"acme": {"buckets": {"mastodon": "acme-legacy-media"}}})
+    resources = plan(configuration(mastodon={}, pixelfed={}), policy=policy)
+
+    assert resources["acme/mastodon/bucket"].depends_on == ()
+    waiting = {rid for rid, r in resources.items() if "acme/mastodon/bucket" in r.depends_on}
+    assert waiting == {rid for rid in resources if rid.startswith("acme/mastodon/")} - {"acme/mastodon/bucket"}, (
+        "Mastodon's VM, accounts and records wait for the check; Pixelfed's do not"
+    )
+    combined = plan(configuration(mastodon={}, pixelfed={}), policy=with_policy(policy, placement="combined"))
+    assert "acme/mastodon/bucket" in combined["acme/_/vm"].depends_on, "the VM Mastodon shares waits too"
+
+
 def test_a_service_without_a_bucket_quota_gets_no_bucket_unless_one_was_assigned():
     policy = with_policy(bucket_quota_gib={"mastodon": None, "pixelfed": None})
     assert "acme/mastodon/bucket" not in plan(configuration(mastodon={}), policy=policy)

@@ -92,7 +92,23 @@ def plan_resources(operator: str, config: OperatorConfiguration, policy: Policy)
             )
         )
     resources.extend(_mail_records(operator, config, policy))
-    return resources
+    return _after_assigned_buckets(resources)
+
+
+def _after_assigned_buckets(resources: list[Resource]) -> list[Resource]:
+    """A bucket the provider assigned is checked with its key first (the key may be wrong): nothing
+    of its service (nor the shared VM it runs on) is made before that check has passed."""
+    checks = {r.service: r.id for r in resources if r.kind == "bucket" and r.spec.preconfigured}
+    if not checks:
+        return resources
+
+    def waits_for(r: Resource) -> tuple[str, ...]:
+        if r.service == OPERATOR_WIDE and r.kind in ("vm", "nixos"):
+            return tuple(checks.values())
+        return (checks[r.service],) if r.service in checks and r.id != checks[r.service] else ()
+
+    return [r.model_copy(update={"depends_on": tuple(dict.fromkeys((*r.depends_on, *waits_for(r))))}) if waits_for(r) else r
+            for r in resources]
 
 
 def _vm_spec(operator: str, group: str, services: tuple[str, ...], policy: Policy) -> VmSpec:
