@@ -69,7 +69,9 @@ class Bus:
         self.settings = settings
         self.units = units
         self.metrics = telemetry.Metrics(service)
-        middlewares = [self.metrics.middleware()]
+        # faststream's per-message metrics only where an endpoint serves them (what they cost is
+        # measured by bench/telemetry_overhead.py with both switched off and on).
+        middlewares = [self.metrics.middleware()] if settings.metrics_port else []
         if settings.tracing_enabled:
             provider = telemetry.tracer_provider(service, settings.otlp_endpoint)
             middlewares.insert(0, telemetry.telemetry_middleware(provider))
