@@ -25,6 +25,7 @@ Action = Callable[[StepContext], Awaitable[Outcome]]
 
 class DeployError(RuntimeError):
     transient = False
+    backend = "deployer"
 
 
 class Actions:
@@ -60,12 +61,14 @@ class Actions:
         step = {"deployment_id": ctx.deployment.id, "resource_id": ctx.resource_id}
         if result.created:
             old = result.replaced
-            gone = (lambda envelope: VmDeleted(**envelope, **step, node=old["node"], vmid=old["vmid"]),) if old else ()  # noqa: E731
+            gone = (lambda envelope: VmUpdated(  # noqa: E731
+                **envelope, **step, node=old["node"], vmid=old["vmid"], changed=("replaced: shut down, kept with its disk",)
+            ),) if old else ()
             event = lambda envelope: VmProvisioned(  # noqa: E731
                 **envelope, **step, node=out["node"], vmid=out["vmid"], name=out["name"], address=out["address"],
                 cores=spec.cores, memory_mib=spec.memory_mib, disk_gib=spec.disk_gib,
             )
-            replaced = f", replacing VM {old['vmid']}" if old else ""
+            replaced = f", replacing VM {old['vmid']} (shut down, kept with its disk)" if old else ""
             return Outcome(out, detail=f"VM {out['vmid']} running at {out['address']}{replaced}", events=(*gone, event))
         if result.changed:
             event = lambda envelope: VmUpdated(  # noqa: E731

@@ -2,7 +2,8 @@
 template on the least busy node; bring its size, tags and cloud-init in line with the spec (a
 reboot only when a running VM's cores or memory changed); start it; learn its address and SSH
 host key from the guest agent. Deleting shuts it down (stopping it after a timeout) and destroys
-it with its disks. Every side effect goes through the step's checkpoint."""
+it with its disks when the operator chose to delete its data, else keeps it shut down; a
+replaced VM is kept shut down too. Every side effect goes through the step's checkpoint."""
 
 import asyncio
 import re
@@ -20,7 +21,9 @@ from .steps import StepContext
 HARDWARE = {"cores": "cores", "memory": "memory_mib"}
 RACES = ("already exists", "got timeout")
 KEPT_TAG = "fedi-kept"
-"""On a VM shut down with its disk kept (its service switched off with "keep")."""
+"""On a VM shut down with its disk kept (its service switched off with "keep", or replaced)."""
+REPLACED_TAG = "fedi-replaced"
+"""On a VM a replacement took the place of: its disk still holds the service's data."""
 
 
 def resource_tag(resource_id: str) -> str:
@@ -94,8 +97,8 @@ class VmProvider:
 
     async def ensure(self, ctx: StepContext, spec: VmSpec, ssh_keys: list[str]) -> VmResult:
         if ctx.action == "replace" and "old_removed" not in ctx.checkpoint:
-            old = await self.remove(ctx, spec.name)
-            removed = {"node": old.node, "vmid": old.vmid} if old else ctx.checkpoint.get("removing")  # gone before a crash
+            old = await self.retire(ctx, spec.name)
+            removed = {"node": old.node, "vmid": old.vmid} if old else ctx.checkpoint.get("removing")  # retired before a crash
             await ctx.note({"old_removed": removed, "existed": False})
         vm = await self.locate(ctx.resource_id, spec.name)
         if vm is None:
@@ -252,6 +255,21 @@ class VmProvider:
         if KEPT_TAG not in vm.tags:
             tags = ";".join(sorted({*vm.tags, KEPT_TAG}))
             await ctx.effect("vm.keep", lambda: self.px.configure(vm.node, vm.vmid, {"tags": tags}))
+        return vm
+
+    async def retire(self, ctx: StepContext, name: str | None) -> VmSummary | None:
+        """The VM a replacement takes the place of: shut down and kept with its disk (it holds the
+        database, which nothing moves over by itself), no longer this resource's."""
+        vm = await self.locate(ctx.resource_id, name)
+        if vm is None:
+            return None
+        await self._unlocked(vm)
+        await self._shut_down(ctx, vm)
+        tags = ";".join(sorted((vm.tags - {resource_tag(ctx.resource_id)}) | {KEPT_TAG, REPLACED_TAG}))
+        await ctx.effect(
+            "vm.retire", lambda: self.px.configure(vm.node, vm.vmid, {"tags": tags, "name": f"{vm.name}-replaced"}),
+            before={"removing": {"node": vm.node, "vmid": vm.vmid}},
+        )
         return vm
 
     async def remove(self, ctx: StepContext, name: str | None) -> VmSummary | None:

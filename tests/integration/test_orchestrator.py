@@ -73,7 +73,7 @@ def test_an_update_in_place_resizes_the_vm_and_reboots_it_only_for_cores_or_memo
     assert records(w.nixos_state)["acme-mastodon"]["generation"] == 3, "the new size reached the NixOS configuration"
 
 
-def test_a_replaced_vm_is_destroyed_and_made_again_with_a_new_host_key_and_its_record_follows(world):
+def test_a_replaced_vm_is_made_again_with_a_new_host_key_its_record_follows_and_the_old_one_is_kept_with_its_disk(world):
     w = world
     w.start()
     first = resources("acme")
@@ -82,8 +82,13 @@ def test_a_replaced_vm_is_destroyed_and_made_again_with_a_new_host_key_and_its_r
     old_key = (w.home / "orchestrator/deployments/acme-mastodon/known_hosts").read_text()
 
     assert w.deploy(plan("acme", 2, first, before=first, replace=("acme/mastodon/vm",))) == "succeeded", w.reason("acme-rev2")
-    (new,) = w.vms("acme")
-    assert [m.vmid for m in w.bus.of("acme-rev2", "vm.deleted")] == [old["vmid"]]
+    (new,) = [vm for vm in w.vms("acme") if "fedi-replaced" not in vm["tags"]]
+    (kept,) = [vm for vm in w.vms("acme") if "fedi-replaced" in vm["tags"]]
+    assert (kept["vmid"], kept["status"], kept["name"]) == (old["vmid"], "stopped", "acme-mastodon-replaced"), (
+        "the old machine's disk holds the database: shut down and kept, not destroyed"
+    )
+    assert [m.vmid for m in w.bus.of("acme-rev2", "vm.updated")] == [old["vmid"]]
+    assert w.bus.of("acme-rev2", "vm.deleted") == []
     assert [m.vmid for m in w.bus.of("acme-rev2", "vm.provisioned")] == [new["vmid"]]
     assert ask_dns(w, "mastodon.acme.example") == [new["ip"]]
     assert (w.home / "orchestrator/deployments/acme-mastodon/known_hosts").read_text() != old_key

@@ -24,7 +24,7 @@ CREATING = around("vm.clone", "vm.configure", "vm.start", "dns.zone", "dns.repla
     "sshkey.request", "bucket.request", "account.request", "mail.request"
 )
 UPDATING = around("vm.configure", "vm.resize", "vm.reboot", "nixos.deploy")
-REPLACING = around("vm.shutdown", "vm.destroy", "vm.clone", "vm.start", "dns.replace", "nixos.deploy")
+REPLACING = around("vm.shutdown", "vm.retire", "vm.clone", "vm.start", "dns.replace", "nixos.deploy")
 DELETING = around("dns.delete", "vm.shutdown", "vm.destroy") + sending("sshkey.delete", "account.delete", "bucket.delete", "mail.delete")
 
 
@@ -67,7 +67,7 @@ def test_an_update_killed_at_every_side_effect_resizes_and_reboots_the_same_vm(w
     assert set(updated.changed) == {"cores", "memory_mib", "disk_gib"} and updated.rebooted
 
 
-def test_a_replacement_killed_at_every_side_effect_ends_with_one_new_vm(world):
+def test_a_replacement_killed_at_every_side_effect_ends_with_one_new_vm_and_the_old_one_kept(world):
     w = world
     w.start()
     first = resources("acme")
@@ -80,7 +80,9 @@ def test_a_replacement_killed_at_every_side_effect_ends_with_one_new_vm(world):
     assert w.finish_through_crashes("acme-rev2") == "succeeded", w.reason("acme-rev2")
 
     assert sorted(w.crashes()) == sorted(REPLACING)
-    (vm,) = w.proxmox_vms()
+    (vm,) = [vm for vm in w.proxmox_vms() if "fedi-replaced" not in vm["tags"]]
+    (kept,) = [vm for vm in w.proxmox_vms() if "fedi-replaced" in vm["tags"]]
+    assert kept["status"] == "stopped" and vm["status"] == "running"
     assert w.records("acme.example.") == {("mastodon.acme.example.", "A"): (vm["ip"],)}
     assert w.recorded()["acme/mastodon/vm"]["vmid"] == vm["vmid"]
 

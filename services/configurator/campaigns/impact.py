@@ -29,6 +29,8 @@ def describe(change: Change) -> str:
         line += f" ({change.reason})"
     if change.action == "delete" and change.data:
         line += ", its data kept" if change.data == "keep" else ", its data deleted"
+    if change.action == "replace" and change.kind == "vm":
+        line += "; the old one is kept shut down with its disk (its database is not moved over by itself)"
     return line
 
 

@@ -103,7 +103,7 @@ def _inputs(resource: Resource) -> list[str]:
 # -- comparing one resource ----------------------------------------------------------------------
 
 _REPLACED_WHEN = {
-    "vm": ("name", "node", "template", "storage", "ip_pool"),
+    "vm": ("name", "node", "storage", "ip_pool"),
     "bucket": ("name", "preconfigured"),
     "account": ("username",),
     "mail": ("username",),
@@ -149,8 +149,6 @@ def _compare(old: Resource, new: Resource) -> tuple[str, str]:
 def _replace_reason(kind: str, name: str, old, new) -> str:
     if kind == "vm" and name == "node":
         return f"moves from {_named('node', old)} to {_named('node', new)}"
-    if kind == "vm" and name == "template":
-        return f"is rebuilt from {_named('template', new)} (was {_named('template', old)})"
     if kind == "vm" and name == "storage":
         return f"its disks move from {_named('storage', old)} to {_named('storage', new)}"
     if kind == "vm" and name == "ip_pool":
@@ -168,6 +166,8 @@ def _named(what: str, value) -> str:
 def _update_reason(name: str, old, new) -> str:
     if name == "depends_on":
         return "its dependencies changed"
+    if name == "template":  # a running machine is not rebuilt for it (its disk holds the database): NixOS updates it
+        return f"machines made from now on start from {_named('template', new)}; this one stays as it is"
     label, unit = _LABELS.get(name, (name.replace("_", " "), ""))
     return f"{label} from {old}{unit} to {new}{unit}"
 

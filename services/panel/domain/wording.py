@@ -134,7 +134,8 @@ def _line(change: Change, spec: Mapping[str, Any]) -> PlanLine:
         return PlanLine("update", f"The {thing(kind)} of {service_name(service)} changes{why}")
     if change.action == "replace":
         data = "kept" if kind != "bucket" else None
-        return PlanLine("replace", f"The {thing(kind)} of {service_name(service)} is made anew{why}", data)
+        old = "; the old one is shut down and kept with its disk, whose database is not moved over by itself" if kind == "vm" else ""
+        return PlanLine("replace", f"The {thing(kind)} of {service_name(service)} is made anew{why}{old}", data)
     return _removed(kind, service, change.data)
 
 
