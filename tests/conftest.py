@@ -1,6 +1,7 @@
 """Shared fixtures: a private nats-server per test, and a way to wait for things without sleeping blindly."""
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,15 @@ def nats_server(tmp_path):
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+
+
+def require(missing: str | None) -> None:
+    """A system package a test needs: without it the test is skipped, and under CI=true it fails."""
+    if missing is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{missing}; it is required under CI=true")
+    pytest.skip(missing)
 
 
 async def ask_secret(nats_url: str, options: dict, ref: str, requester: str, owner: str | None = None) -> "SecretReply":

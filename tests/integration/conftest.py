@@ -1,21 +1,14 @@
 """Fixtures for integration tests on real servers that are system packages."""
 
-import os
-
 import pytest
 
 from sandbox.pdns import PdnsServer, missing
+from tests.conftest import require
 
 
 @pytest.fixture
 def pdns_installed() -> None:
-    """pdns_server must be installed: the test is skipped without it, and fails under CI=true."""
-    reason = missing()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; it is required under CI=true")
-    pytest.skip(reason)
+    require(missing())
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The directory port, one suite for both adapters: a real OpenLDAP slapd (ldap3) and the embedded
 directory in identity's database. Accounts are valid by bind, removed ones are gone, syncs apply."""
 
-import os
 
 import pytest
 
@@ -14,6 +13,7 @@ from services.identity.adapters.ldap import LdapEntries
 from services.identity.directory import Directory
 from services.identity.domain.sync import Snapshot, plan_sync
 from services.identity.domain.tree import Tree
+from tests.conftest import require
 
 pytestmark = pytest.mark.integration
 SUFFIX = "dc=fedi,dc=test"
@@ -21,13 +21,7 @@ SUFFIX = "dc=fedi,dc=test"
 
 @pytest.fixture
 def slapd_installed() -> None:
-    """slapd must be installed: the test is skipped without it, and fails under CI=true."""
-    reason = missing()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; it is required under CI=true")
-    pytest.skip(reason)
+    require(missing())
 
 
 @pytest.fixture

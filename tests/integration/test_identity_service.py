@@ -37,7 +37,7 @@ from contracts.requests import DirectoryConnectionReply, DirectoryConnectionRequ
 from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, STREAM, secret_get
 from runtime.nats_server import NatsServer
 from sandbox.slapd import Slapd, missing
-from tests.conftest import ask_secret, blocking
+from tests.conftest import ask_secret, blocking, require
 
 pytestmark = pytest.mark.integration
 
@@ -132,11 +132,7 @@ async def _consuming(world: World, deadline: float = 60.0) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:
-    reason = missing()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; it is required under CI=true")
-        pytest.skip(reason)
+    require(missing())
     home = tmp_path_factory.mktemp("identity-service")
     server = NatsServer(home / "nats").start()
     provider = Slapd(home / "provider-ldap", suffix=SUFFIX).start()
