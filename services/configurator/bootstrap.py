@@ -46,7 +46,7 @@ async def wire(bus: Bus, units: UnitsOfWork, policy: Policy | None = None, setti
     if fleet_out is not None:
         fleet_out.append(fleet)
         return []
-    return [fleet.run_forever(settings.campaign_tick_seconds)]
+    return [fleet.run_forever(settings.campaign_tick_seconds), handlers.purge_expired_removals(units)]
 
 
 async def main(settings: Settings | None = None) -> None:

@@ -1,14 +1,15 @@
 """What the configurator does when a message or a request arrives: load, call the domain, record.
 
 config.submitted            -> plan.created, or config.rejected with field-level reasons
-deployment.succeeded        -> that desired state is what exists now (the next diff's baseline);
-                               removal records past their retention are dropped
+deployment.succeeded        -> that desired state is what exists now (the next diff's baseline)
+(hourly)                    -> removal records past their retention are dropped
 deployment.failed/cancelled -> that desired state never became what exists
 (campaigns: see campaigns/fleet.py)
 operator.removal.requested  -> plan.created deleting everything, and a removal record
 plan.preview (request)      -> the plan a configuration would get; reads only, writes nothing
 """
 
+import asyncio
 import json
 
 from contracts.commands import OperatorRemovalRequested
@@ -73,14 +74,26 @@ async def record_applied(event: DeploymentSucceeded, uow: UnitOfWork, fleet: Fle
         removal.keep_until = at + (removal.keep_until - removal.requested_at)  # the retention counts from now
         await states.forget(removal.operator_id)
         log.info("operator removed", keep_until=removal.keep_until.isoformat())
-    if purged := await removals.purge_expired(at):
-        log.info("removal records past their retention dropped", count=purged)
+
+
+async def purge_expired_removals(units: UnitsOfWork, every_seconds: float = 3600.0) -> None:
+    """Removal records are kept for the policy's retention, then dropped (checked hourly)."""
+    while True:
+        async with units() as uow:
+            if purged := await Removals(uow.session).purge_expired(now()):
+                log.info("removal records past their retention dropped", count=purged)
+            await uow.commit()
+        await asyncio.sleep(every_seconds)
 
 
 async def record_ended(event: DeploymentFailed | DeploymentCancelled, uow: UnitOfWork, fleet: Fleet) -> None:
     """A deployment that did not succeed leaves the applied state as it was."""
     outcome = "failed" if isinstance(event, DeploymentFailed) else "cancelled"
     await DesiredStates(uow.session).mark_ended(event.deployment_id, outcome)
+    removal = await Removals(uow.session).get(event.deployment_id)
+    if removal is not None and removal.completed_at is None and removal.failed_at is None:
+        removal.failed_at = now()  # not stuck "being removed": the operator can ask again
+        log.warning("operator removal did not finish", reason=event.reason)
     await fleet.deployment_ended(event.deployment_id, outcome, event.reason, uow)
 
 
@@ -91,7 +104,7 @@ async def plan_account_removal(event: OperatorRemovalRequested, uow: UnitOfWork,
     states = DesiredStates(uow.session)
     applied, leftovers = await states.baseline(event.operator_id)
     latest = await states.latest(event.operator_id)
-    plan = plan_removal(applied, leftovers)
+    plan = plan_removal(event.operator_id, applied, leftovers)
     requested = now()
     removals.add(
         RemovalRecord(

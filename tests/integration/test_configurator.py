@@ -2,6 +2,7 @@
 orchestrator reported applied, refusals with reasons, account removal with its record, the plan
 preview over request/reply, and the provider's policy file."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -14,7 +15,7 @@ from sqlalchemy import func, insert, select, text
 
 from contracts import decode, encode
 from contracts.commands import OperatorRemovalRequested
-from contracts.events import ConfigRejected, ConfigSubmitted, DeploymentSucceeded, PlanCreated
+from contracts.events import ConfigRejected, ConfigSubmitted, DeploymentFailed, DeploymentSucceeded, PlanCreated
 from contracts.requests import PlanPreviewReply, PlanPreviewRequest
 from contracts.subjects import PLAN_PREVIEW, STREAM
 from runtime.bus import Bus
@@ -22,7 +23,7 @@ from runtime.db import Database
 from runtime.service import migrations_of
 from runtime.stream import ensure_stream
 from runtime.uow import UnitsOfWork
-from services.configurator import bootstrap
+from services.configurator import bootstrap, handlers
 from services.configurator.adapters.store import Base, DesiredState, RemovalRecord, Removals
 from services.configurator.domain.policy import Policy, parse_policy
 from services.configurator.settings import Settings
@@ -236,11 +237,12 @@ async def test_removing_an_account_deletes_everything_keeps_a_record_and_then_st
 
     assert isinstance(plan, PlanCreated)
     assert (plan.deployment_id, plan.revision, plan.domain, plan.resources) == (removal.correlation_id, 2, "acme.example", ())
-    assert by_id(plan) == {resource.id: "delete" for resource in applied.resources}
+    assert by_id(plan) == {resource.id: "delete" for resource in applied.resources} | {"acme/_/directory": "delete"}
     assert {c.data for c in plan.changes if c.kind == "bucket"} == {"delete"}
+    assert [c.kind for c in plan.changes if c.resource_id == "acme/_/directory"] == ["directory"], "identity removes its directory"
     [record] = await configurator.rows(RemovalRecord)
     assert (record.operator_id, record.reason, record.completed_at) == ("acme", "closing", None)
-    assert {item["resource_id"] for item in record.removed} == {resource.id for resource in applied.resources}
+    assert {item["resource_id"] for item in record.removed} == {resource.id for resource in applied.resources} | {"acme/_/directory"}
     assert timedelta(days=2556) < record.keep_until - record.requested_at <= timedelta(days=2557)
 
     refused = await configurator.answer_to(await configurator.submit(configuration(mastodon={})), eventually)
@@ -255,6 +257,29 @@ async def test_removing_an_account_deletes_everything_keeps_a_record_and_then_st
     assert {change.action for change in fresh.changes} == {"create"}
 
 
+async def test_a_removal_whose_deployment_failed_does_not_leave_the_operator_stuck(configurator, eventually):
+    first = await configurator.submit(configuration(mastodon={}))
+    await configurator.answer_to(first, eventually)
+    await configurator.applied(first, eventually)
+    removal = OperatorRemovalRequested(correlation_id=f"rm-{uuid4()}", operator_id="acme", producer="panel", reason="closing")
+    await configurator.publish(removal)
+    await configurator.answer_to(removal, eventually)
+
+    await configurator.publish(DeploymentFailed(
+        correlation_id=removal.correlation_id, operator_id="acme", producer="orchestrator", deployment_id=removal.correlation_id,
+        revision=2, failed_step="acme/mastodon/vm", reason="acme/mastodon/vm: Proxmox refused",
+    ))
+
+    async def marked_failed():
+        return [r for r in await configurator.rows(RemovalRecord) if r.failed_at is not None]
+
+    await eventually(marked_failed, "the removal marked failed")
+    again = OperatorRemovalRequested(correlation_id=f"rm-{uuid4()}", operator_id="acme", producer="panel", reason="closing, again")
+    await configurator.publish(again)
+    plan = await configurator.answer_to(again, eventually)
+    assert isinstance(plan, PlanCreated) and {c.action for c in plan.changes} == {"delete"}, "asked again, it is planned again"
+
+
 async def test_removal_records_are_dropped_once_their_retention_is_over(configurator, eventually):
     long_ago = datetime.now(UTC) - timedelta(days=4000)
     async with configurator.units() as uow:
@@ -262,12 +287,15 @@ async def test_removal_records_are_dropped_once_their_retention_is_over(configur
             Removals(uow.session).add(RemovalRecord(deployment_id=name, operator_id=name, reason="", removed_json="[]",
                                                     requested_at=long_ago, completed_at=long_ago, keep_until=keep_until))
         await uow.commit()
-    first = await configurator.submit(configuration(mastodon={}))
-    await configurator.answer_to(first, eventually)
 
-    await configurator.applied(first, eventually)
+    housekeeping = asyncio.create_task(handlers.purge_expired_removals(configurator.units, every_seconds=3600))
+    try:
+        async def only_the_recent_one():
+            return [record.deployment_id for record in await configurator.rows(RemovalRecord)] == ["recent"]
 
-    assert [record.deployment_id for record in await configurator.rows(RemovalRecord)] == ["recent"]
+        await eventually(only_the_recent_one, "the expired record dropped, the recent one kept")
+    finally:
+        housekeeping.cancel()
 
 
 # -- plan preview -------------------------------------------------------------------------------

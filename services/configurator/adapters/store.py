@@ -67,6 +67,8 @@ class RemovalRecord(Base):
     removed_json: Mapped[str] = mapped_column(Text)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    """Its deployment failed: the operator may ask again, and the next removal deletes what is left."""
     keep_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
     @property
@@ -178,7 +180,9 @@ class Removals:
         return await self.session.get(RemovalRecord, deployment_id)
 
     async def pending(self, operator_id: str) -> RemovalRecord | None:
-        query = select(RemovalRecord).where(RemovalRecord.operator_id == operator_id, RemovalRecord.completed_at.is_(None))
+        query = select(RemovalRecord).where(
+            RemovalRecord.operator_id == operator_id, RemovalRecord.completed_at.is_(None), RemovalRecord.failed_at.is_(None)
+        )
         return (await self.session.execute(query)).scalars().first()
 
     def add(self, record: RemovalRecord) -> None:
