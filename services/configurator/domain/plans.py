@@ -10,6 +10,7 @@ from contracts.resources import Change, Problem, Resource
 
 from .diff import Intent, diff
 from .limits import domain_problems, quota_problems
+from .naming import OPERATOR_WIDE, resource_id
 from .planning import InvalidConfiguration, plan_resources, validate
 from .policy import Policy
 
@@ -37,9 +38,19 @@ def plan_configuration(
     return Plan(tuple(resources), tuple(diff(applied, resources, Intent.of(config), leftovers)), config)
 
 
-def plan_removal(applied: Sequence[Resource], leftovers: Sequence[Resource] = ()) -> Plan:
-    """Everything the operator has goes, data included (US 6.3)."""
-    return Plan((), tuple(diff(applied, (), Intent.removal(), leftovers)))
+DIRECTORY = "directory"
+"""The kind of the removal's last step: what identity keeps for the operator as a whole (its
+subtree with synced people and groups, the link to their own directory, its secrets)."""
+
+
+def plan_removal(operator: str, applied: Sequence[Resource], leftovers: Sequence[Resource] = ()) -> Plan:
+    """Everything the operator has goes, data included (US 6.3), and after its accounts its
+    directory at identity, which exists whether or not anything was ever deployed."""
+    directory = Change(
+        resource_id=resource_id(operator, OPERATOR_WIDE, DIRECTORY), action="delete", kind=DIRECTORY, service=OPERATOR_WIDE,
+        reason="the operator's account is removed: its directory, synced people and groups, and their secrets go",
+    )
+    return Plan((), tuple(sorted((*diff(applied, (), Intent.removal(), leftovers), directory), key=lambda c: c.resource_id)))
 
 
 def removed_items(plan: Plan) -> list[dict]:
