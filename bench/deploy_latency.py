@@ -22,6 +22,7 @@ from bench.common import through_control_plane  # noqa: E402
 from contracts.resources import VmSpec  # noqa: E402
 from fedi.stack import PROXMOX_TOKEN_ID, Stack  # noqa: E402
 from runtime.nats_server import free_port  # noqa: E402
+from sandbox.nixos_target import deploy_command, secrets_command  # noqa: E402
 from services.orchestrator.adapters.deployer import DeployRequest, NixosDeployer  # noqa: E402
 from services.orchestrator.adapters.proxmox import ProxmoxVMs  # noqa: E402
 from services.storage.adapters.garage import GarageAdmin  # noqa: E402
@@ -37,9 +38,8 @@ def directly(stack: Stack, operator: str, ssh_key: str) -> float:
         verify_ssl=str(stack.sandbox / "tls" / "cert.pem"), poll_interval=0.05,
     )
     admin = GarageAdmin(stack.garage_admin_url, stack.garage_token)
-    command = [sys.executable, "-m", "sandbox.nixos_target", "switch", "--flake", "{flake}#{vm}",
-               "--target-host", "root@{address}", "--state-dir", str(stack.sandbox / "nixos")]
-    deployer = NixosDeployer(stack.home / "bench-deployments", command=command)
+    state = stack.sandbox / "nixos"
+    deployer = NixosDeployer(stack.home / "bench-deployments", command=deploy_command(state), secrets_command=secrets_command(state))
     started = time.perf_counter()
     for service, (cores, memory) in SERVICES.items():
         name = f"{operator}-{service}"

@@ -3,6 +3,7 @@ process, with their state under one folder. `fedi up` runs it; the end-to-end te
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from runtime.connection import connect_options
 from runtime.devca import ensure_dev_ca
 from runtime.nats_server import NatsServer, free_port
 from runtime.permissions import server_config
+from sandbox import nixos_target
 from sandbox.pdns import PdnsServer
 from sandbox.pdns import missing as pdns_missing
 
@@ -166,10 +168,8 @@ class Stack:
                 "PROXMOX_POLL_SECONDS": "0.05",
                 "RETRY_BACKOFF_SECONDS": "0.2",
                 **({"DNS_API_URL": self.pdns.api_url, "DNS_API_KEY": self.pdns.api_key} if self.dns else {}),
-                "DEPLOY_COMMAND": (
-                    f"{sys.executable} -m sandbox.nixos_target switch --flake {{flake}}#{{vm}} "
-                    f"--target-host root@{{address}} --state-dir {self.sandbox / 'nixos'}"
-                ),
+                "DEPLOY_COMMAND": shlex.join(nixos_target.deploy_command(self.sandbox / "nixos")),
+                "SECRETS_COMMAND": shlex.join(nixos_target.secrets_command(self.sandbox / "nixos")),
             },
             "storage": {
                 "GARAGE_ADMIN_URL": self.garage_admin_url,

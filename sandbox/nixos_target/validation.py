@@ -22,8 +22,9 @@ class DeploymentInvalid(Exception):
         self.reasons = reasons
 
 
-def validate_deployment(flake_dir: Path, vm: str, host: str) -> dict:
-    """Returns the VM's `fediversity` settings, or raises DeploymentInvalid."""
+def validate_deployment(flake_dir: Path, vm: str, host: str, received: Path) -> dict:
+    """Returns the VM's `fediversity` settings, or raises DeploymentInvalid. `received` is the host's
+    secrets folder: what was delivered to it, not what the deployment folder holds."""
     flake = flake_dir / "flake.nix"
     vm_json = flake_dir / "vms" / f"{vm}.json"
     if not flake.is_file():
@@ -40,7 +41,7 @@ def validate_deployment(flake_dir: Path, vm: str, host: str) -> dict:
 
     reasons = [f"vms/{vm}.json: {r}" for r in _shape_problems(settings, vm, host)]
     reasons += [f"vms/{vm}.json: {r}" for r in _plain_secrets(document, ())]
-    reasons += _missing_secret_files(document, flake_dir / "secrets" / vm, vm)
+    reasons += _missing_secret_files(document, received, vm, host)
     if not reasons and nix_eval.available():
         reasons += nix_eval.problems(flake_dir, vm)
     if reasons:
@@ -96,17 +97,17 @@ def _secret_file_refs(value, path: tuple[str, ...]) -> Iterator[tuple[str, objec
                 yield from _secret_file_refs(child, (*path, key))
 
 
-def _missing_secret_files(document: dict, provided: Path, vm: str) -> Iterator[str]:
+def _missing_secret_files(document: dict, received: Path, vm: str, host: str) -> Iterator[str]:
     for option, target in _secret_file_refs(document, ()):
         if not isinstance(target, str) or not target.startswith(SECRETS_DIR) or target.endswith("/"):
             yield f"vms/{vm}.json: {option} must be a file path under {SECRETS_DIR}, not {target!r}"
             continue
         name = target.removeprefix(SECRETS_DIR)
-        secret = provided / name
+        secret = received / name
         if "/" in name or not secret.is_file():
-            yield f"{option} refers to {target}, but the deployment provides no secrets/{vm}/{name}"
+            yield f"{option} refers to {target}, but no such file was delivered to {host}"
         elif stat.S_IMODE(secret.stat().st_mode) & 0o077:
             mode = stat.S_IMODE(secret.stat().st_mode)
-            yield f"secrets/{vm}/{name} is readable by others (mode {mode:04o}); secret files must be 0600"
+            yield f"{target} on {host} is readable by others (mode {mode:04o}); secret files must be 0600"
         elif secret.stat().st_size == 0:
-            yield f"secrets/{vm}/{name} is empty"
+            yield f"{target} on {host} is empty"

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
@@ -7,9 +8,11 @@ from runtime.settings import ServiceSettings
 
 DEPLOY_COMMANDS = {
     "nixos-rebuild": "nixos-rebuild switch --flake {flake}#{vm} --target-host root@{address}",
-    "nixops4": "nixops4 apply --show-trace {vm}",
+    "nixops4": "nixops4 apply --no-interactive --show-trace {vm}",
 }
-"""Deploy command presets; {flake}, {vm}, {address}, {known_hosts} and {identity} are filled in."""
+"""Deploy command presets, run in the VM's deployment folder (NixOps4 takes the flake there); {flake},
+{vm}, {address}, {known_hosts}, {identity} and {secrets} are filled in, and an argument
+{ssh_options} stands for the ssh `-o` options pinning the VM's host key and the deploy key."""
 
 
 DEVELOPMENT_TOKEN = "development-proxmox-token"
@@ -45,9 +48,15 @@ class Settings(ServiceSettings):
     dns_api_key: str = ""
     dns_server_id: str = "localhost"
 
-    deploy_tool: str = "nixos-rebuild"
+    deploy_tool: Literal["nixos-rebuild", "nixops4"] = "nixos-rebuild"
+    """Which deploy tool's flake layout is written (nixops4: the flake's `nixops4` output too)."""
     deploy_command: str = ""
-    """The NixOS deploy command (split on spaces); empty: the preset of deploy_tool."""
+    """The NixOS deploy command (split like a shell would); empty: the preset of deploy_tool."""
+    secrets_command: str = ""
+    """Delivers a VM's secret files before each deploy: run like the deploy command, with a tar
+    archive of them on stdin, it must make them the VM's /run/fediversity/secrets (0700, files 0600),
+    replacing what was there. Empty: ssh to root@{address} with {ssh_options}, unpacking the archive
+    there (services/orchestrator/adapters/deployer.py DEFAULT_SECRETS_COMMAND)."""
     deploy_timeout_seconds: float = 1800.0
 
     parallelism: int = 16
