@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 from contracts.configuration import SERVICES, OperatorConfiguration, problems_of
 from runtime.event_chain import chain
 
-from . import credentials, maintenance, operators
+from . import credentials, maintenance, operations, operators, recovery
 from .adapters.accounts import Accounts
 from .adapters.bus import Unavailable
 from .adapters.store import Panel, Provider
@@ -20,6 +20,9 @@ from .domain.wording import describe_plan, plan_summary
 from .web.admin import operator_detail
 from .web.context import Context
 from .web.security import NotFound
+
+API = "api token"
+"""How an audit record says something was done through the JSON API."""
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -92,17 +95,22 @@ def router(context: Context) -> APIRouter:
     OperatorPrincipal = Annotated[Principal, Depends(operator_principal)]
     Admin = Annotated[Principal, Depends(admin)]
 
-    async def submit(operator_id: str, configuration: OperatorConfiguration) -> dict:
+    def accepted(view) -> dict:
+        return {"deployment_id": view.id, "revision": view.revision, "status": f"/api/v1/deployments/{view.id}"}
+
+    async def submit(who: Principal, configuration: OperatorConfiguration, intent: str) -> dict:
         try:
             async with context.units() as uow:
-                view = await operators.submit(operator_id, configuration, uow)
+                view = await operators.submit(who.operator_id, configuration, uow)
         except operators.RemovalRequested as exc:
             raise _http(status.HTTP_409_CONFLICT, str(exc)) from None
-        return {"deployment_id": view.id, "revision": view.revision, "status": f"/api/v1/deployments/{view.id}"}
+        await context.auditor.record(who.actor, "config.submitted", who.operator_id, deployment=view.id, revision=str(view.revision),
+                                     intent=intent, via=API)
+        return accepted(view)
 
     @api.get("/configuration")
     async def get_configuration(operator_id: Operator) -> dict:
-        """The operator's current configuration (its latest revision)."""
+        """The operator's current configuration: its newest revision that did not fail, was not refused and was not cancelled."""
         async with context.units.database.session() as session:
             configuration = await operators.current_configuration(session, operator_id)
         if configuration is None:
@@ -110,9 +118,9 @@ def router(context: Context) -> APIRouter:
         return configuration.model_dump(mode="json", by_alias=True)
 
     @api.post("/configuration", status_code=status.HTTP_202_ACCEPTED)
-    async def submit_configuration(configuration: OperatorConfiguration, operator_id: Operator) -> dict:
+    async def submit_configuration(configuration: OperatorConfiguration, who: OperatorPrincipal) -> dict:
         """Submit a new configuration revision; it is planned and deployed."""
-        return await submit(operator_id, configuration)
+        return await submit(who, configuration, "apply this configuration")
 
     @api.post("/plan-preview")
     async def plan_preview(configuration: OperatorConfiguration, operator_id: Operator) -> dict:
@@ -131,10 +139,10 @@ def router(context: Context) -> APIRouter:
         }
 
     @api.post("/services/{service}/disable", status_code=status.HTTP_202_ACCEPTED)
-    async def disable_service(service: str, choice: Disable, operator_id: Operator) -> dict:
+    async def disable_service(service: str, choice: Disable, who: OperatorPrincipal) -> dict:
         """Switch a service off, keeping or deleting its data as chosen; submitted like a configuration."""
         async with context.units.database.session() as session:
-            current = await operators.current_configuration(session, operator_id)
+            current = await operators.current_configuration(session, who.operator_id)
         if service not in SERVICES or current is None or not current.service(service).enable:
             raise _http(status.HTTP_404_NOT_FOUND, f"{service} is not running")
         document = current.model_dump(mode="json", by_alias=True)
@@ -143,7 +151,7 @@ def router(context: Context) -> APIRouter:
             configuration = OperatorConfiguration.model_validate(document)
         except ValidationError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": problems_of(exc)}) from None
-        return await submit(operator_id, configuration)
+        return await submit(who, configuration, f"switch off {service}, {choice.data} its data")
 
     @api.get("/deployments")
     async def list_deployments(operator_id: Operator) -> list[dict]:
@@ -159,6 +167,26 @@ def router(context: Context) -> APIRouter:
         if view is None:
             raise _http(status.HTTP_404_NOT_FOUND, "no such deployment")
         return view.as_dict()
+
+    async def recover(deployment_id: str, who: Principal, how: str) -> dict:
+        try:
+            view = await recovery.resubmit(context, who.operator_id, deployment_id, how, who.actor, via=API)
+        except recovery.NoSuchDeployment:
+            raise _http(status.HTTP_404_NOT_FOUND, "no such deployment") from None
+        except (recovery.NotNow, operators.RemovalRequested) as exc:
+            raise _http(status.HTTP_409_CONFLICT, str(exc)) from None
+        return accepted(view)
+
+    @api.post("/deployments/{deployment_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+    async def retry_deployment(deployment_id: str, who: OperatorPrincipal) -> dict:
+        """Submit a failed deployment's configuration again, as a new revision (only the newest deployment, once it failed)."""
+        return await recover(deployment_id, who, recovery.RETRY)
+
+    @api.post("/deployments/{deployment_id}/rollback", status_code=status.HTTP_202_ACCEPTED)
+    async def roll_back_deployment(deployment_id: str, who: OperatorPrincipal) -> dict:
+        """Instead of a failed deployment's configuration, submit the one of the operator's last succeeded deployment, as a
+        new revision (409 when none succeeded)."""
+        return await recover(deployment_id, who, recovery.ROLL_BACK)
 
     @api.get("/deployments/{deployment_id}/trace")
     async def get_trace(deployment_id: str, operator_id: Operator) -> list[dict]:
@@ -181,11 +209,10 @@ def router(context: Context) -> APIRouter:
         return [{"service": c.service, "username": c.username, "revealed": c.revealed_at is not None} for c in found]
 
     @api.post("/credentials/{service}/reveal")
-    async def reveal_credential(service: str, operator_id: Operator) -> dict:
+    async def reveal_credential(service: str, who: OperatorPrincipal) -> dict:
         """The admin password of a service, once: afterwards this answers 410 Gone."""
         try:
-            async with context.units.database.session() as session:
-                account, password = await credentials.reveal_once(session, context.vault, operator_id, service)
+            account, password = await credentials.reveal_audited(context, who.operator_id, service, who.actor, via=API)
         except credentials.NoSuchCredential as exc:
             raise _http(status.HTTP_404_NOT_FOUND, str(exc)) from None
         except credentials.AlreadyRevealed as exc:
@@ -195,8 +222,9 @@ def router(context: Context) -> APIRouter:
         return {"service": account.service, "username": account.username, "password": password}
 
     @api.post("/account/removal", status_code=status.HTTP_202_ACCEPTED)
-    async def request_removal(removal: Annotated[Removal, Body()], operator_id: Operator) -> dict:
+    async def request_removal(removal: Annotated[Removal, Body()], who: OperatorPrincipal) -> dict:
         """Delete the operator's account and everything it runs (asks the configurator to remove it all)."""
+        operator_id = who.operator_id
         if removal.confirm != operator_id:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": [{"field": "confirm", "message": "must be your operator name"}]}
@@ -206,6 +234,7 @@ def router(context: Context) -> APIRouter:
                 await operators.request_removal(operator_id, removal.reason, uow)
         except operators.RemovalRequested as exc:
             raise _http(status.HTTP_409_CONFLICT, str(exc)) from None
+        await context.auditor.record(who.actor, "account.removal_requested", operator_id, via=API)
         return {"operator": operator_id, "removal": "requested"}
 
     @api.get("/maintenance")
@@ -242,7 +271,8 @@ def router(context: Context) -> APIRouter:
 
     @api.get("/admin/operators")
     async def admin_operators(_admin: Admin) -> list[dict]:
-        """Every operator with their latest deployment and storage use (provider admins)."""
+        """Every operator with their latest deployment, storage use and what their last succeeded deployment holds
+        (`holds`: vms, cores, memory_mib, disk_gib, buckets, dns_records) (provider admins)."""
         async with context.units.database.session() as session:
             return await Provider(session).operators()
 
@@ -261,6 +291,22 @@ def router(context: Context) -> APIRouter:
             "configuration": configuration.model_dump(mode="json", by_alias=True) if configuration else None,
             "deployments": detail["deployments"],
             "usage": [{"bucket": u.bucket, "bytes": u.bytes, "objects": u.objects, "reported_at": u.reported_at} for u in detail["usage"]],
+            "holds": detail["holds"],
         }
+
+    @api.get("/admin/bus-health")
+    async def bus_health(_admin: Admin) -> dict:
+        """Each consumer's backlog and redeliveries (lagging ones marked), the dead letters, and planned or running
+        deployments that have gone quiet, with their last event (provider admins)."""
+        return operations.board_json(await operations.bus_board(context))
+
+    @api.get("/admin/audit")
+    async def audit(_admin: Admin, actor: str = "", action: str = "", days: int = 7) -> list[dict]:
+        """Who did what from the panel and the command line, newest first; `action` matches as a prefix (provider admins)."""
+        try:
+            records = await operations.audit_log(context, actor, action, operations.audit_days(days))
+        except Unavailable as exc:
+            raise _http(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+        return [record.model_dump(mode="json") for record in records]
 
     return api

@@ -9,7 +9,7 @@ from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
 
 from .adapters.audit import BusAuditor
-from .adapters.bus import BusFleet, BusPlanner, IdentityVault, StreamTrail
+from .adapters.bus import BusFleet, BusPlanner, IdentityVault, StreamTrail, StreamWatch
 from .adapters.mail import SmtpMailer
 from .adapters.store import Base
 from .app import create_app
@@ -37,18 +37,17 @@ def wiring(settings: Settings):
         changes = Changes()
         for model, handler in HANDLERS.items():
             bus.on(model, notifying(handler, changes))
+        options = connect_options(settings.nats_user, settings.nats_password, settings.nats_ca_file, inbox_prefix(settings.service_name))
         context = Context(
             units=units,
             settings=settings,
             planner=BusPlanner(bus, settings.preview_timeout_seconds),
             vault=IdentityVault(bus),
-            trail=StreamTrail(
-                settings.nats_url,
-                connect_options(settings.nats_user, settings.nats_password, settings.nats_ca_file, inbox_prefix(settings.service_name)),
-            ),
+            trail=StreamTrail(settings.nats_url, options),
             changes=changes,
             fleet=BusFleet(bus, settings.preview_timeout_seconds),
-            auditor=BusAuditor(bus),
+            auditor=BusAuditor(bus, settings.nats_url, options),
+            watch=StreamWatch(bus, settings.nats_url, options),
         )
         return [serve_http(create_app(context), settings.http_host, settings.http_port), *mail_work(settings, units, changes)]
 

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .adapters.bus import Vault
 from .adapters.store import Credential, Panel, aware, now
+from .web.context import Context
 
 
 class NoSuchCredential(LookupError):
@@ -44,3 +45,16 @@ async def reveal_once(session: AsyncSession, vault: Vault, operator_id: str, ser
         raise AlreadyRevealed(moment)
     await session.commit()
     return credential, password
+
+
+async def reveal_audited(context: Context, operator_id: str, service: str, actor: str, via: str) -> tuple[Credential, str]:
+    """reveal_once, written to the audit log: who was shown which account's password, or refused it
+    (never the password itself)."""
+    try:
+        async with context.units.database.session() as session:
+            account, password = await reveal_once(session, context.vault, operator_id, service)
+    except AlreadyRevealed:
+        await context.auditor.record(actor, "credential.revealed", operator_id, "refused", service=service, reason="already shown once", via=via)
+        raise
+    await context.auditor.record(actor, "credential.revealed", operator_id, service=service, username=account.username, via=via)
+    return account, password

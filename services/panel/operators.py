@@ -47,10 +47,35 @@ async def create_operator(session: AsyncSession, name: str) -> str:
     return token
 
 
-async def current_configuration(session: AsyncSession, operator_id: str) -> OperatorConfiguration | None:
-    """The configuration of the operator's latest revision."""
-    revision = await Panel(session).latest_revision(operator_id)
+UNDONE = ("failed", "rejected", "cancelled")
+"""Deployments whose configuration did not come into force."""
+
+
+def _configuration(revision: Revision | None) -> OperatorConfiguration | None:
     return OperatorConfiguration.model_validate_json(revision.configuration_json) if revision else None
+
+
+async def latest_configuration(session: AsyncSession, operator_id: str) -> OperatorConfiguration | None:
+    """What the operator submitted last, whatever became of it (the configuration form starts from it)."""
+    return _configuration(await Panel(session).latest_revision(operator_id))
+
+
+async def current_configuration(session: AsyncSession, operator_id: str) -> OperatorConfiguration | None:
+    """The configuration in force, which the home page shows and switching a service off starts from:
+    the newest revision that did not fail, was not refused and was not cancelled (it succeeded, or is
+    still on its way); the latest revision when none did."""
+    panel = Panel(session)
+    states = {view.revision: view.state for view in await panel.deployments(operator_id) if view.origin == "operator"}
+    number = await panel.next_revision(operator_id) - 1
+    for candidate in range(number, 0, -1):
+        if states.get(candidate) not in UNDONE:
+            return _configuration(await panel.revision(operator_id, candidate))
+    return await latest_configuration(session, operator_id)
+
+
+async def deployed_configuration(session: AsyncSession, operator_id: str, view: DeploymentView) -> OperatorConfiguration | None:
+    """The configuration a deployment of the operator applied (a provider update applies the operator's revision too)."""
+    return _configuration(await Panel(session).revision(operator_id, view.revision))
 
 
 async def _refuse_if_removed(session: AsyncSession, operator_id: str) -> None:
@@ -79,14 +104,15 @@ def configuration_of(draft: Draft) -> OperatorConfiguration:
     return OperatorConfiguration.model_validate_json(draft.configuration_json)
 
 
-async def deploy_draft(operator_id: str, reviewed_digest: str, uow: UnitOfWork) -> DeploymentView:
-    """Submits the reviewed draft, if it is still the one the operator reviewed."""
+async def deploy_draft(operator_id: str, reviewed_digest: str, uow: UnitOfWork) -> tuple[DeploymentView, str]:
+    """Submits the reviewed draft, if it is still the one the operator reviewed; returns the
+    deployment and what the draft was for."""
     draft = await uow.session.get(Draft, operator_id)
     if draft is None or not secrets.compare_digest(draft_digest(draft), reviewed_digest):
         raise StaleDraft("the configuration changed since its plan was shown; review it again")
-    configuration = configuration_of(draft)
+    configuration, intent = configuration_of(draft), draft.intent
     await uow.session.delete(draft)
-    return await submit(operator_id, configuration, uow)
+    return await submit(operator_id, configuration, uow), intent
 
 
 async def submit(operator_id: str, configuration: OperatorConfiguration, uow: UnitOfWork) -> DeploymentView:

@@ -19,6 +19,7 @@ from contracts.events import (
 from runtime.uow import UnitOfWork
 
 from .adapters.store import BucketUsage, Credential, DeploymentView, aware
+from .domain.resource_use import holdings
 from .domain.wording import FINAL
 from .fleet_projections import HANDLERS as FLEET_HANDLERS
 
@@ -27,6 +28,15 @@ STEP_RANK = {"pending": 0, "running": 1, "done": 2, "failed": 2}
 
 
 async def _view(uow: UnitOfWork, event: Message) -> DeploymentView:
+    """The deployment's view, which remembers the newest event heard of it (the bus-health page shows it)."""
+    view = await _known_view(uow, event)
+    if view.last_event_at is None or event.occurred_at >= aware(view.last_event_at):
+        view.last_event_type, view.last_event_at = event.type, event.occurred_at
+        view.last_event_step = getattr(event, "step", None) or getattr(event, "failed_step", None)
+    return view
+
+
+async def _known_view(uow: UnitOfWork, event: Message) -> DeploymentView:
     view = await uow.session.get(DeploymentView, event.correlation_id)
     if view is None:
         view = DeploymentView(
@@ -86,6 +96,7 @@ async def plan_created(event: PlanCreated, uow: UnitOfWork) -> None:
         _merge_step(view, resource.id, kind=resource.kind, service=resource.service)
     view.changes_json = json.dumps([c.model_dump() for c in event.changes])
     view.origin, view.campaign_id = event.origin, event.campaign_id
+    view.holds_json = json.dumps(holdings(event.resources), sort_keys=True)
     view.total = max(view.total, len(event.resources))
     _settle(view)
 

@@ -33,6 +33,10 @@ class Settings(SecretKeySettings):
     """The shortest weekly maintenance window the panel accepts (the provider's policy may ask for more)."""
     campaign_refresh_seconds: float = 5.0
     """How often a running campaign's dashboard refreshes itself."""
+    bus_refresh_seconds: float = 5.0
+    """How often the bus-health page refreshes itself."""
+    stuck_minutes: float = 10.0
+    """A planned or running deployment whose last event is older than this is shown as stuck on the bus-health page."""
 
     smtp_host: str = ""
     """Mail server for notices to operators; empty: no e-mail, notices are in the panel only."""

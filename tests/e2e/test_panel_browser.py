@@ -1,7 +1,8 @@
 """An operator uses the panel in a real browser (Debian's Chromium driven by Playwright) against the
 whole stack: signs up, configures Mastodon on a domain, reviews the plan, deploys, watches the
 progress reach 100 %, sees the addresses and the admin password once; then switches Mastodon off
-keeping its data and reads that in the plan. The provider's admin sees the operator. Screenshots of
+keeping its data and reads that in the plan; a change that fails is tried again from its page. The
+provider's admin sees the operator, what it holds, the bus's health and the audit log. Screenshots of
 these pages are written to screenshots/panel/ (not tracked: each run writes them anew)."""
 
 import os
@@ -168,6 +169,31 @@ def test_the_history_and_trace_show_the_deployment(page, shots):
     shots(page, "11-trace")
 
 
+def test_a_failed_change_is_tried_again_from_its_page_and_reaches_100_percent(page, running, shots):
+    from playwright.sync_api import expect
+
+    from sandbox.nixos_target import state
+
+    state.set_failing(running.stack.sandbox / "nixos", ["*"])
+    try:
+        page.goto("/configure")
+        page.get_by_label("Run Mastodon").check()
+        page.locator('input[name="mastodon.registrations"][value="closed"]').check()
+        page.get_by_role("button", name="Review the plan").click()
+        page.get_by_role("button", name="Deploy").click()
+        expect(page.get_by_role("heading", name="This deployment failed")).to_be_visible(timeout=DEPLOYMENT_TIMEOUT_MS)
+        expect(page.get_by_role("button", name="Go back to the last working configuration")).to_be_visible()
+        shots(page, "12-deployment-failed")
+    finally:
+        state.set_failing(running.stack.sandbox / "nixos", [])
+    failed = page.url
+    page.get_by_role("button", name="Try again").click()
+
+    expect(page).not_to_have_url(failed)
+    expect(page.locator("#percent")).to_have_text("100 %", timeout=DEPLOYMENT_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Your services are running")).to_be_visible()
+
+
 def test_the_providers_admin_sees_the_operator_and_its_deployment(browser, running, shots):
     from playwright.sync_api import expect
 
@@ -187,9 +213,22 @@ def test_the_providers_admin_sees_the_operator_and_its_deployment(browser, runni
     expect(page).to_have_url(re.compile(r"/admin/operators$"))
     row = page.locator("tr", has_text="shop")
     expect(row).to_contain_text("succeeded")
-    shots(page, "12-admin-operators")
+    shots(page, "13-admin-operators")
     row.get_by_role("link", name="shop").click()
     expect(page.get_by_text("alice@shop.example")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Domain shop.example; services: Mastodon, Pixelfed.")
-    shots(page, "13-admin-operator")
+    expect(page.locator("#holds")).to_contain_text("2 VMs")
+    shots(page, "14-admin-operator")
+
+    page.get_by_role("navigation").get_by_role("link", name="Bus health").click()
+    expect(page.locator("#consumers tr.consumer").first).to_be_visible()
+    expect(page.locator("#consumers")).to_contain_text("orchestrator-plan-created")
+    shots(page, "15-admin-bus-health")
+    page.get_by_role("navigation").get_by_role("link", name="Audit log").click()
+    page.get_by_label("Who").fill("alice@shop.example")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#audit")).to_contain_text("deployment.retried")
+    expect(page.locator("#audit")).to_contain_text("credential.revealed")
+    assert PASSWORD not in page.content()
+    shots(page, "16-admin-audit-log")
     context.close()

@@ -1,15 +1,17 @@
 """A panel database from before accounts and pages (migration 0001 only) is brought up to date on
 start: its operators, API tokens and revisions keep working, and an operator can then ask to be
-removed (the new operators.removal_requested_at column)."""
+removed (the new operators.removal_requested_at column). Deployments from before the panel kept
+their last events and counted what plans hold (0004) are still watched for being stuck."""
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from runtime.db import Database
 from runtime.uow import UnitsOfWork
@@ -19,7 +21,7 @@ from services.panel.app import create_app
 from services.panel.operators import hash_token
 from services.panel.settings import Settings
 from services.panel.web.context import Context
-from tests.unit.test_panel_harness import MIGRATIONS, Browser, configuration_form
+from tests.unit.test_panel_harness import MIGRATIONS, Browser, PanelUnderTest, configuration_form, text_of
 
 pytestmark = pytest.mark.integration
 
@@ -97,3 +99,31 @@ async def test_a_migrated_database_takes_sign_ups_beside_the_old_operators(old_d
     assert signed_up.headers["location"] == "/configure"
     assert configured.headers["location"] == "/review"
     assert "this name is taken" in taken.text, "the operator from before still holds its name"
+
+
+async def test_deployments_from_before_0004_are_still_watched_for_being_stuck(tmp_path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'panel.db'}")
+    an_hour_ago = f"{datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1):%Y-%m-%d %H:%M:%S.%f}"
+    async with database.engine.begin() as connection:
+        await connection.run_sync(upgrade_to("0003"))
+        await connection.execute(insert(Operator.__table__).values(id="acme", created_at=datetime.now(UTC)))
+        for deployment, state in (("d-running", "running"), ("d-done", "succeeded")):
+            await connection.execute(text(
+                "INSERT INTO deployment_views (id, operator_id, revision, state, steps_json, changes_json, problems_json, urls_json,"
+                " done, total, origin, version, created_at, updated_at)"
+                " VALUES (:id, 'acme', 1, :state, '{}', '[]', '[]', '{}', 0, 2, 'operator', 1, :at, :at)"
+            ), {"id": deployment, "state": state, "at": an_hour_ago})
+    await database.migrate(MIGRATIONS)
+    context = Context(
+        units=UnitsOfWork(database, Base.metadata), settings=Settings(), planner=FakePlanner(), vault=FakeVault(), trail=FakeTrail()
+    )
+    under_test = PanelUnderTest(context, create_app(context))
+    admin = await under_test.logged_in("staff@provider.example", "", role="provider-admin")
+    async with admin.client:
+        bus = " ".join(text_of((await admin.get("/admin/bus")).text).split())
+        operators = " ".join(text_of((await admin.get("/admin/operators")).text).split())
+    await database.close()
+
+    assert re.search(r"acme 1 in progress not recorded \S+ \S+ UTC 60 min", bus), bus
+    assert "The bus did not answer" in bus, "no bus is wired in here"
+    assert "not counted (deployed before the panel counted resources)" in operators

@@ -168,7 +168,7 @@ async def test_the_dashboard_shows_the_state_waves_every_operator_and_what_is_le
     assert "being updated" in rows["cyan"]
     assert "1 waiting, 1 being updated, 0 updated, 1 failed." in shown and "1 of 2 waves open." in shown
     assert "Pause" in shown and "Cancel the update" in shown and "Resume" not in shown
-    assert 'data-live="yes"' in page and '<script src="/static/campaign.js" defer></script>' in page
+    assert 'data-live="yes"' in page and '<script src="/static/dashboard.js" defer></script>' in page
     listing = words((await staff.get("/admin/campaigns")).text)
     assert "Fediversity 25.05 security running" in listing
 

@@ -194,8 +194,9 @@ async def test_the_provider_sees_every_operator_with_deployment_states_and_stora
     admin = await panel.logged_in("staff@provider.example", "", role="provider-admin")
 
     listing = words((await admin.get("/admin/operators")).text)
-    assert "acme ann@acme.example succeeded revision 1, 100 % 1 3.0 GiB · 1200 files · 1 bucket" in listing
-    assert "blue bob@blue.example none 0 0 bytes · 0 files · 0 buckets" in listing
+    held = "1 VM (2 cores, 4.0 GiB memory, 40 GiB disk) · 0 buckets · 0 DNS records"
+    assert f"acme ann@acme.example succeeded revision 1, 100 % 1 {held} 3.0 GiB · 1200 files · 1 bucket" in listing
+    assert "blue bob@blue.example none 0 nothing deployed yet 0 bytes · 0 files · 0 buckets" in listing
     one = words((await admin.get("/admin/operators/acme")).text)
     assert "Domain acme.example ; services: Mastodon." in one
     assert "fedi-acme-mastodon 3.0 GiB 1200" in one

@@ -1,7 +1,9 @@
 """What the panel asks other services over the bus: the configurator's plan preview and campaigns,
-identity's secrets, and the stream's record of a deployment. Each port has an in-memory fake in
-fakes.py."""
+identity's secrets, the stream's record of a deployment, and the bus's own health. Each port has an
+in-memory fake in fakes.py."""
 
+import json
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -10,8 +12,10 @@ from contracts import subjects
 from contracts.fleet import CampaignPreviewReply, CampaignPreviewRequest, CampaignStatusReply, CampaignStatusRequest
 from contracts.requests import PlanPreviewReply, PlanPreviewRequest, SecretReply, SecretRequest
 from runtime import logs
+from runtime import dead_letters
 from runtime.bus import Bus
-from runtime.event_chain import Traced, collect
+from runtime.bus_health import BusHealth, bus_health
+from runtime.event_chain import Stored, Traced, collect, stored
 
 REQUESTER = "panel"
 log = logs.get("panel")
@@ -42,6 +46,26 @@ class Fleet(Protocol):
 
     async def status(self, campaign_id: str | None = None, operator_id: str | None = None) -> CampaignStatusReply:
         """Campaigns (newest first) or one campaign with each operator's part (raises Unavailable)."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message a consumer gave up on, with whose it is (as far as it can be read: it may be malformed)."""
+
+    sequence: int
+    meant_for: str
+    consumer: str
+    reason: str
+    operator_id: str = ""
+    correlation_id: str = ""
+
+
+class BusWatch(Protocol):
+    async def health(self) -> BusHealth:
+        """Each consumer's backlog and redeliveries, and how many dead letters wait (raises Unavailable)."""
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """The dead letters waiting, oldest first (raises Unavailable)."""
 
 
 R = TypeVar("R", bound=BaseModel)
@@ -116,3 +140,51 @@ class StreamTrail:
         except Exception as exc:
             log.warning("stream unreadable", error=type(exc).__name__)
             raise Unavailable("the event stream cannot be read right now") from None
+
+
+def _parked(item: Stored) -> DeadLetter:
+    try:
+        body = json.loads(item.data)
+    except ValueError:
+        body = None
+    whose = body if isinstance(body, dict) else {}
+    return DeadLetter(
+        item.sequence, item.subject.removeprefix(f"{subjects.DEAD_LETTER_PREFIX}."),
+        consumer=item.headers.get(dead_letters.CONSUMER, "?"), reason=item.headers.get(dead_letters.REASON, "?"),
+        operator_id=str(whose.get("operator_id", "")), correlation_id=str(whose.get("correlation_id", "")),
+    )
+
+
+class StreamWatch:
+    """The bus's health through the panel's own connection (it may list the stream's consumers), and
+    the dead letters read from the stream's dlq.> subjects."""
+
+    def __init__(self, bus: Bus, nats_url: str, options: dict) -> None:
+        self.bus, self.nats_url, self.options = bus, nats_url, options
+
+    async def health(self) -> BusHealth:
+        try:
+            return await bus_health(self.bus.broker.connection.jetstream())
+        except Exception as exc:
+            log.warning("bus health unreadable", error=type(exc).__name__)
+            raise Unavailable("the bus's health cannot be read right now") from None
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        found: list[DeadLetter] = []
+        try:
+            async for item in stored(self.nats_url, subject=f"{subjects.DEAD_LETTER_PREFIX}.>", idle=0.5, options=self.options):
+                found.append(_parked(item))
+        except Exception as exc:
+            log.warning("dead letters unreadable", error=type(exc).__name__)
+            raise Unavailable("the dead letters cannot be read right now") from None
+        return found
+
+
+class NoBusWatch:
+    """Where no bus is wired in."""
+
+    async def health(self) -> BusHealth:
+        raise Unavailable("the bus's health is not available here")
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        raise Unavailable("the dead letters are not available here")

@@ -1,6 +1,7 @@
 """In-memory stand-ins for the panel's bus ports and its audit log, for tests without a bus."""
 
 import json
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -9,10 +10,11 @@ from contracts.fleet import CampaignPreviewReply, CampaignStatus, CampaignStatus
 from contracts.requests import PlanPreviewReply
 from contracts.resources import Change, Problem
 from runtime.audit import AuditRecord
+from runtime.bus_health import BusHealth
 from runtime.event_chain import Traced
 
-from .audit import entry
-from .bus import Unavailable
+from .audit import SHOWN, entry
+from .bus import DeadLetter, Unavailable
 from .mail import MailFailed
 
 
@@ -97,12 +99,36 @@ class FakeFleet:
         return CampaignStatusReply(campaigns=tuple(found))
 
 
+class FakeBusWatch:
+    """The bus's health and dead letters as a test sets them."""
+
+    def __init__(self) -> None:
+        self.state = BusHealth(0, (), 0)
+        self.letters: list[DeadLetter] = []
+        self.available = True
+
+    async def health(self) -> BusHealth:
+        if not self.available:
+            raise Unavailable("the bus's health cannot be read right now")
+        return BusHealth(self.state.stored_messages, self.state.consumers, len(self.letters))
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        return list(self.letters)
+
+
 class FakeAuditor:
     def __init__(self) -> None:
         self.records: list[AuditRecord] = []
+        self.available = True
 
-    async def record(self, actor: str, action: str, target: str, **details: str) -> None:
-        self.records.append(entry(actor, action, target, details))
+    async def record(self, actor: str, action: str, target: str, outcome: str = "ok", **details: str) -> None:
+        self.records.append(entry(actor, action, target, outcome, details))
+
+    async def newest(self, actor: str | None = None, action: str | None = None, limit: int = SHOWN, since: datetime | None = None) -> list[AuditRecord]:
+        if not self.available:
+            raise Unavailable("the audit log cannot be read right now")
+        found = [r for r in self.records if actor in (None, r.actor) and r.action.startswith(action or "") and (since is None or r.at >= since)]
+        return found[::-1][:limit]
 
 
 class FakeMailer:

@@ -159,6 +159,11 @@ class DeploymentView(Base):
     origin: Mapped[str] = mapped_column(String(16), default="operator")
     """Who started it (contracts.events.PlanCreated.origin): operator, campaign, rollback or removal."""
     campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    holds_json: Mapped[str] = mapped_column(Text, default="{}")
+    """What the deployment's plan holds once done (domain.resource_use.holdings)."""
+    last_event_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_event_step: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
@@ -178,6 +183,7 @@ class DeploymentView(Base):
             "reason": self.reason,
             "origin": self.origin or "operator",
             "campaign_id": self.campaign_id,
+            "holds": json.loads(self.holds_json or "{}"),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -200,6 +206,9 @@ class Panel:
     async def latest_revision(self, operator_id: str) -> Revision | None:
         query = select(Revision).where(Revision.operator_id == operator_id).order_by(Revision.number.desc()).limit(1)
         return (await self.session.execute(query)).scalar()
+
+    async def revision(self, operator_id: str, number: int) -> Revision | None:
+        return await self.session.get(Revision, (operator_id, number))
 
     async def deployment(self, operator_id: str, deployment_id: str) -> DeploymentView | None:
         view = await self.session.get(DeploymentView, deployment_id)
@@ -229,6 +238,10 @@ class Panel:
     async def credential(self, operator_id: str, service: str) -> Credential | None:
         return next((c for c in await self.admin_accounts(operator_id) if c.service == service), None)
 
+    async def last_succeeded(self, operator_id: str, origins: tuple[str, ...] | None = None) -> DeploymentView | None:
+        """The operator's newest succeeded deployment (of these origins only, when given)."""
+        return next((v for v in await self.deployments(operator_id) if v.state == "succeeded" and (origins is None or v.origin in origins)), None)
+
     async def usage(self, operator_id: str) -> list[BucketUsage]:
         query = select(BucketUsage).where(BucketUsage.operator_id == operator_id).order_by(BucketUsage.bucket)
         return list((await self.session.execute(query)).scalars())
@@ -248,10 +261,13 @@ class Provider:
         operators = (await self.session.execute(select(Operator).order_by(Operator.id))).scalars()
         emails = dict((await self.session.execute(select(User.operator_id, User.email).where(User.operator_id.is_not(None)))).all())
         latest: dict[str, DeploymentView] = {}
+        good: dict[str, DeploymentView] = {}
         counts: dict[str, int] = {}
         views = await self.session.execute(select(DeploymentView).order_by(DeploymentView.created_at.desc(), DeploymentView.revision.desc()))
         for view in views.scalars():
             latest.setdefault(view.operator_id, view)
+            if view.state == "succeeded":
+                good.setdefault(view.operator_id, view)
             counts[view.operator_id] = counts.get(view.operator_id, 0) + 1
         usage_query = select(BucketUsage.operator_id, func.sum(BucketUsage.bytes), func.sum(BucketUsage.objects), func.count())
         usage = {row[0]: row[1:] for row in (await self.session.execute(usage_query.group_by(BucketUsage.operator_id))).all()}
@@ -266,6 +282,16 @@ class Provider:
                 "bytes": int(usage.get(operator.id, (0, 0, 0))[0] or 0),
                 "objects": int(usage.get(operator.id, (0, 0, 0))[1] or 0),
                 "buckets": int(usage.get(operator.id, (0, 0, 0))[2] or 0),
+                "holds": json.loads(good[operator.id].holds_json or "{}") if operator.id in good else None,
             }
             for operator in operators
         ]
+
+    async def stuck(self, quiet_since: datetime) -> list[DeploymentView]:
+        """Planned or running deployments that have heard nothing since `quiet_since`, the quietest first."""
+        query = (
+            select(DeploymentView)
+            .where(DeploymentView.state.in_(("planned", "running")), DeploymentView.last_event_at < quiet_since)
+            .order_by(DeploymentView.last_event_at)
+        )
+        return list((await self.session.execute(query)).scalars())

@@ -16,6 +16,7 @@ THINGS = {
     "dns": "DNS record",
     "sshkey": "deploy key",
     "nixos": "system configuration",
+    "directory": "directory of people and groups",
 }
 KIND_ORDER = tuple(THINGS)
 STEP_STATES = {"pending": "waiting", "running": "in progress", "done": "done", "failed": "failed"}
@@ -121,6 +122,8 @@ def _removed(kind: str, service: str, data: str | None) -> PlanLine:
         return PlanLine("delete", f"{name}'s machine is removed with its disk and database", "deleted")
     if kind == "nixos":
         return PlanLine("delete", f"{name} is switched off")
+    if kind == "directory":
+        return PlanLine("delete", "Your directory of people and groups, and the link to your own directory, are removed")
     return PlanLine("delete", f"The {thing(kind)} of {name} is removed")
 
 

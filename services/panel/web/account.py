@@ -60,6 +60,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
     async def token(request: Request, who: Visitor = Depends(guards.user_form)):
         async with context.units.database.session() as session:
             value = await accounts.create_token(session, who.user)
+        await context.auditor.record(who.user.email, "api_token.created", who.user.operator_id or "")
         return render.page(request, who, "token.html", token=value)
 
     @pages.get("/account/delete")
@@ -77,6 +78,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
             )
         async with context.units() as uow:
             await operators.request_removal(who.operator_id, str(form.get("reason", ""))[:500], uow)
+        await context.auditor.record(who.user.email, "account.removal_requested", who.operator_id, via="page")
         return RedirectResponse("/", status.HTTP_303_SEE_OTHER)
 
     return pages

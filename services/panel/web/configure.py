@@ -36,10 +36,10 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
 
     @pages.get("/configure")
     async def configure_page(request: Request, who: Visitor = Depends(guards.operator)):
-        """The configuration form, filled with the draft under review or the current configuration."""
+        """The configuration form, filled with the draft under review or what was submitted last (to fix it, if it failed)."""
         async with context.units.database.session() as session:
             draft = await Panel(session).draft(who.operator_id)
-            current = await operators.current_configuration(session, who.operator_id)
+            current = await operators.latest_configuration(session, who.operator_id)
         if draft is not None:
             document = json.loads(draft.configuration_json)
         else:
@@ -113,10 +113,12 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
         reviewed = str((await request.form()).get("reviewed", ""))
         try:
             async with context.units() as uow:
-                view = await operators.deploy_draft(who.operator_id, reviewed, uow)
+                view, intent = await operators.deploy_draft(who.operator_id, reviewed, uow)
         except operators.StaleDraft as exc:
             return render.page(request, who, "message.html", status.HTTP_409_CONFLICT, title="Review again", text=str(exc), link=("/review", "Review the plan"))
         log.info("configuration deployed", operator_id=who.operator_id, deployment_id=view.id, revision=view.revision)
+        await context.auditor.record(who.user.email, "config.submitted", who.operator_id, deployment=view.id, revision=str(view.revision),
+                                     intent=intent.lower(), via="page")
         return see(f"/deployments/{view.id}")
 
     return pages

@@ -6,7 +6,7 @@ from contracts.documents import configuration_schema
 from runtime.uow import UnitsOfWork
 
 from ..adapters.audit import Auditor, LogAuditor
-from ..adapters.bus import Fleet, NoFleet, Planner, Trail, Vault
+from ..adapters.bus import BusWatch, Fleet, NoBusWatch, NoFleet, Planner, Trail, Vault
 from ..domain.form import Group, groups
 from ..live import Changes
 from ..settings import Settings
@@ -23,3 +23,4 @@ class Context:
     form: tuple[Group, ...] = field(default_factory=lambda: groups(configuration_schema()))
     fleet: Fleet = field(default_factory=NoFleet)
     auditor: Auditor = field(default_factory=LogAuditor)
+    watch: BusWatch = field(default_factory=NoBusWatch)

@@ -4,12 +4,13 @@ deployment's events, and the one-time reveal of admin passwords."""
 import json
 
 from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import RedirectResponse
 from sse_starlette import EventSourceResponse
 
 from runtime import logs
 from runtime.event_chain import chain
 
-from .. import credentials
+from .. import credentials, recovery
 from ..adapters.bus import Unavailable
 from ..adapters.maintenance import Fleetwide
 from ..adapters.store import DeploymentView, Panel
@@ -45,14 +46,37 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
         """One deployment: live progress, then its URLs and admin passwords, or what failed."""
         view = (await own_view(context, who.operator_id, deployment_id)).as_dict()
         async with context.units.database.session() as session:
-            accounts = [c for c in await Panel(session).admin_accounts(who.operator_id) if c.service in view["urls"]]
+            panel = Panel(session)
+            accounts = [c for c in await panel.admin_accounts(who.operator_id) if c.service in view["urls"]]
             titles = await Fleetwide(session).titles({view["campaign_id"]} if view["campaign_id"] else set())
+            can_retry, good_revision = await recovery.choices(panel, who.operator_id, deployment_id)
         failed = view["state"] in ("failed", "rejected", "cancelled")
         return render.page(
             request, who, "deployment.html", view=view, shown=wording.progress(view),
             failure=wording.failure_words(view) if failed else [], accounts=accounts,
-            title=titles.get(view["campaign_id"]),
+            title=titles.get(view["campaign_id"]), can_retry=can_retry, good_revision=good_revision,
         )
+
+    async def recover(request: Request, deployment_id: str, who: Visitor, how: str):
+        try:
+            view = await recovery.resubmit(context, who.operator_id, deployment_id, how, who.user.email, via="page")
+        except recovery.NoSuchDeployment:
+            raise NotFound() from None
+        except recovery.NotNow as exc:
+            return render.page(request, who, "message.html", status.HTTP_409_CONFLICT, title="Not possible now", text=str(exc),
+                               link=(f"/deployments/{deployment_id}", "Back to the deployment"))
+        log.info("failed deployment resubmitted", operator_id=who.operator_id, failed=deployment_id, deployment_id=view.id, how=how)
+        return RedirectResponse(f"/deployments/{view.id}", status.HTTP_303_SEE_OTHER)
+
+    @pages.post("/deployments/{deployment_id}/retry")
+    async def retry(request: Request, deployment_id: str, who: Visitor = Depends(guards.operator_form)):
+        """Deploys the failed deployment's configuration once more."""
+        return await recover(request, deployment_id, who, recovery.RETRY)
+
+    @pages.post("/deployments/{deployment_id}/rollback")
+    async def roll_back(request: Request, deployment_id: str, who: Visitor = Depends(guards.operator_form)):
+        """Deploys the configuration that last worked, instead of the failed one."""
+        return await recover(request, deployment_id, who, recovery.ROLL_BACK)
 
     @pages.get("/deployments/{deployment_id}/events")
     async def live(request: Request, deployment_id: str, who: Visitor = Depends(guards.operator)):
@@ -86,8 +110,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
     async def reveal(request: Request, service: str, who: Visitor = Depends(guards.operator_form)):
         """Shows the service's admin password, once."""
         try:
-            async with context.units.database.session() as session:
-                account, password = await credentials.reveal_once(session, context.vault, who.operator_id, service)
+            account, password = await credentials.reveal_audited(context, who.operator_id, service, who.user.email, via="page")
         except credentials.NoSuchCredential:
             raise NotFound() from None
         except credentials.AlreadyRevealed as exc:

@@ -8,6 +8,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from ..domain import fleet_words, wording
+from ..domain.resource_use import holdings_words
 from .security import CSRF_FIELD, Cookies, Visitor
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -29,6 +30,7 @@ def templates() -> Jinja2Templates:
         service_name=wording.service_name, csrf_field=CSRF_FIELD, origin=fleet_words.origin_words,
     )
     environment.env.filters["bytes"] = human_bytes
+    environment.env.filters["holdings"] = holdings_words
     environment.env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
     return environment
 

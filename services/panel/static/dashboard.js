@@ -1,5 +1,6 @@
-// A running campaign's dashboard refreshes itself: the page is fetched again and its dashboard
-// swapped in (parsed as an inert document, so nothing in it runs). Stops once the campaign is final.
+// A live dashboard (a running campaign's, the bus's health) refreshes itself: the page is fetched
+// again and its dashboard swapped in (parsed as an inert document, so nothing in it runs). Stops once
+// the dashboard says it is no longer live (a campaign that is final).
 (function () {
   "use strict";
   var board = document.getElementById("dashboard");
