@@ -1,17 +1,24 @@
 # Mastodon on the operator's VM, wired onto nixpkgs' `services.mastodon`: media in S3 (when a
-# bucket is given), mail through the provider's relay (when smtp.host is given), nginx virtual
-# host with an ACME certificate, the operator's admin account.
+# bucket is given), mail through the provider's relay (when smtp.host is given), sign-in against
+# the operator's subtree of the provider's directory (when ldap.url is given), nginx virtual host
+# with an ACME certificate, the operator's admin account.
+# Mastodon's LDAP sign-in knows no groups: whoever ldap.userFilter lets in gets a plain account on
+# first sign-in; only the admin account made here is Owner (it signs in through LDAP as the same
+# user name). Other admins and moderators are given their role in Mastodon itself.
 # Understood `options`: singleUserMode (bool), registrations ("open" | "approval" | "closed").
 { config, lib, ... }:
 let
   cfg = config.fediversity.mastodon;
   useS3 = cfg.s3.bucket != null;
   useSmtp = cfg.smtp.host != null;
+  useLdap = cfg.ldap.url != null;
   service = import ./lib/service-options.nix { inherit config lib; };
+  ldap = import ./lib/ldap.nix;
   secrets = (import ./lib/secret-env.nix { inherit lib; }).envFile {
     name = "mastodon";
     owner = config.services.mastodon.user;
-    fromFiles.AWS_SECRET_ACCESS_KEY = cfg.s3.secretAccessKeyFile;
+    fromFiles = lib.optionalAttrs useS3 { AWS_SECRET_ACCESS_KEY = cfg.s3.secretAccessKeyFile; }
+      // lib.optionalAttrs useLdap { LDAP_PASSWORD = cfg.ldap.bindPasswordFile; };
   };
   initDb = config.systemd.services.mastodon-init-db;
   registrations = { open = "open"; approval = "approved"; closed = "close"; }.${cfg.options.registrations or "approval"};
@@ -83,6 +90,11 @@ in
         S3_REGION = cfg.s3.region;
         AWS_ACCESS_KEY_ID = cfg.s3.accessKeyId;
       };
+    })
+    (lib.mkIf useLdap {
+      services.mastodon.extraConfig = ldap.mastodon cfg.ldap;
+    })
+    (lib.mkIf (useS3 || useLdap) {
       services.mastodon.extraEnvFiles = [ secrets.path ];
       system.activationScripts.fediversity-mastodon-env = secrets.script;
     })

@@ -1,18 +1,25 @@
 # Pixelfed on the operator's VM, wired onto nixpkgs' `services.pixelfed`: media in S3 (when a
-# bucket is given), mail through the provider's relay (when smtp.host is given), nginx virtual
-# host with an ACME certificate, the operator's admin account.
+# bucket is given), mail through the provider's relay (when smtp.host is given), the directory
+# connection (when ldap.url is given), nginx virtual host with an ACME certificate, the operator's
+# admin account.
+# Pixelfed's LDAP connection settings (config/ldap.php) are set, but Pixelfed as released does not
+# sign anyone in with them: its LDAP user provider is commented out in config/auth.php and the
+# LdapRecord package it needs is not among its dependencies (a NixOS warning says so). It has no
+# settings for a user filter or groups, so roles are given in Pixelfed itself.
 # Understood `options`: registrations (bool: open sign-ups), maxPhotoMib (int).
 { config, lib, ... }:
 let
   cfg = config.fediversity.pixelfed;
   useS3 = cfg.s3.bucket != null;
   useSmtp = cfg.smtp.host != null;
+  useLdap = cfg.ldap.url != null;
   service = import ./lib/service-options.nix { inherit config lib; };
   secrets = (import ./lib/secret-env.nix { inherit lib; }).envFile {
     name = "pixelfed";
     owner = config.services.pixelfed.user;
     fromFiles = lib.optionalAttrs useS3 { AWS_SECRET_ACCESS_KEY = cfg.s3.secretAccessKeyFile; }
-      // lib.optionalAttrs useSmtp { MAIL_PASSWORD = cfg.smtp.passwordFile; };
+      // lib.optionalAttrs useSmtp { MAIL_PASSWORD = cfg.smtp.passwordFile; }
+      // lib.optionalAttrs useLdap { LDAP_PASSWORD = cfg.ldap.bindPasswordFile; };
     generated = [ "APP_KEY" ];
   };
   dataDir = config.services.pixelfed.dataDir;
@@ -90,6 +97,12 @@ in
         AWS_USE_PATH_STYLE_ENDPOINT = true;
         AWS_ACCESS_KEY_ID = cfg.s3.accessKeyId;
       };
+    })
+    (lib.mkIf useLdap {
+      services.pixelfed.settings = (import ./lib/ldap.nix).pixelfed cfg.ldap;
+      warnings = [
+        "fediversity.pixelfed.ldap: Pixelfed's release has no LDAP sign-in enabled (config/auth.php, LdapRecord); its users sign in with Pixelfed's own accounts."
+      ];
     })
   ]);
 }

@@ -4,6 +4,7 @@ let
   mkType = description: check: { _type = "option-type"; inherit description check; };
   types = {
     str = mkType "string" builtins.isString;
+    strMatching = pattern: mkType "string matching the pattern ${pattern}" (v: builtins.isString v && builtins.match pattern v != null);
     bool = mkType "boolean" builtins.isBool;
     int = mkType "signed integer" builtins.isInt;
     ints.positive = mkType "positive integer, meaning >0" (v: builtins.isInt v && v > 0);
@@ -28,4 +29,6 @@ in
   };
   literalExpression = text: { _type = "literalExpression"; inherit text; };
   subtractLists = remove: builtins.filter (x: !(builtins.elem x remove));
+  genAttrs = names: f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
+  inherit (builtins) mapAttrs;
 }

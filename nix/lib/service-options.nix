@@ -1,6 +1,7 @@
 # What every Fediverse service module shares: the options it declares under
-# `fediversity.<name>` (mirroring the per-VM JSON: enable, hostName, s3.*, admin.*, smtp.*, options),
-# and its checks: S3 and SMTP settings are complete, and a warning for `options` keys it does not understand.
+# `fediversity.<name>` (mirroring the per-VM JSON: enable, hostName, s3.*, admin.*, smtp.*, ldap.*,
+# options), and its checks: S3, SMTP and LDAP settings are complete, and a warning for `options` keys
+# it does not understand.
 { config, lib }:
 let
   inherit (lib) mkOption types;
@@ -95,6 +96,55 @@ in
         description = "Sender address of ${title}'s mail (the domain's SPF record allows the relay to use it).";
       };
     };
+    ldap = {
+      url = mkOption {
+        type = types.nullOr (types.strMatching "ldaps?://[^/:]+(:[0-9]+)?/?");
+        default = null;
+        example = "ldaps://ldap.provider.example:636";
+        description = "The provider's directory as this VM reaches it (ldaps: TLS from the start); null: ${title} signs in its own accounts only.";
+      };
+      bindDn = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "cn=reader,ou=acme,dc=fedi,dc=test";
+        description = "The operator's read-only account ${title} searches the directory with.";
+      };
+      bindPasswordFile = mkOption {
+        type = types.nullOr types.path;
+        default = null;
+        description = "File on the VM holding the password of bindDn.";
+      };
+      searchBase = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "ou=acme,dc=fedi,dc=test";
+        description = "Where users are searched: the operator's subtree.";
+      };
+      userFilter = mkOption {
+        type = types.str;
+        default = "(objectClass=inetOrgPerson)";
+        description = "LDAP filter of the entries that may sign in to ${title} (the operator's people and ${title}'s admin account).";
+      };
+      groupBase = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "ou=${name},ou=acme,dc=fedi,dc=test";
+        description = "Where ${title}'s groups are.";
+      };
+      groups = lib.genAttrs [ "admins" "moderators" "users" ] (role: mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "cn=${role},ou=${name},ou=acme,dc=fedi,dc=test";
+        description = "DN of the group (groupOfNames) whose members are ${title}'s ${role}.";
+      });
+      attributes = lib.mapAttrs
+        (attribute: meaning: mkOption {
+          type = types.str;
+          default = attribute;
+          description = "Attribute holding a user's ${meaning}.";
+        })
+        { uid = "login name"; mail = "e-mail address"; cn = "display name"; };
+    };
     options = mkOption {
       type = types.attrsOf types.anything;
       default = { };
@@ -114,7 +164,13 @@ in
         assertion = cfg.smtp.host == null || cfg.smtp.${option} != null;
         message = "fediversity.${name}.smtp.${option} must be set when fediversity.${name}.smtp.host is.";
       })
-      [ "username" "passwordFile" ];
+      [ "username" "passwordFile" ]
+    ++ map
+      (option: {
+        assertion = cfg.ldap.url == null || cfg.ldap.${option} != null;
+        message = "fediversity.${name}.ldap.${option} must be set when fediversity.${name}.ldap.url is.";
+      })
+      [ "bindDn" "bindPasswordFile" "searchBase" "groupBase" ];
     warnings = map
       (key: "fediversity.${name}.options.${key} is not understood by the ${name} module and is ignored.")
       (lib.subtractLists understood (builtins.attrNames cfg.options));

@@ -3,12 +3,11 @@ with mail on or off, it evaluates into declared options only, and, with the run-
 in as nix/README.md says, the sandbox NixOS target accepts and records it."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from sandbox.nixos_target import records
+from sandbox.nixos_target import deploy_command, records, secrets_command
 from services.configurator.domain.planning import plan_resources, validate
 from services.configurator.domain.policy import Policy, parse_policy
 from services.orchestrator.adapters.deployer import DeployRequest, NixosDeployer
@@ -21,6 +20,7 @@ POLICIES = {
     "per service, mail on": Policy(),
     "per service, mail off": parse_policy("mail_relay: {enabled: false}\ndns: {enabled: false}\nssh_keys: {enabled: false}"),
     "combined": parse_policy("placement: combined\nmail_relay: {host: relay.provider.example, port: 465, security: tls}"),
+    "per service, directory": parse_policy("directory: {enabled: true}"),
 }
 CONFIGURATION = {
     "domain": "acme.example",
@@ -37,7 +37,8 @@ def emitted(policy: Policy, configuration: dict = CONFIGURATION) -> list[dict]:
 
 
 def filled(config: dict, address: str) -> tuple[dict, dict[str, str]]:
-    """What the orchestrator adds before deploying (nix/README.md): address, s3, admin, smtp password."""
+    """What the orchestrator adds before deploying (nix/README.md): address, s3, admin, smtp password,
+    and the file of the directory's bind password when there is an `ldap` section."""
     config = json.loads(json.dumps(config))
     root = config["fediversity"]
     root["vm"]["address"] = address
@@ -54,6 +55,8 @@ def filled(config: dict, address: str) -> tuple[dict, dict[str, str]]:
         if "smtp" in section:
             section["smtp"]["passwordFile"] = f"{SECRETS_DIR}/{service}-smtp-password"
             secrets[f"{service}-smtp-password"] = f"smtp-{service}-Vb9"
+        if "ldap" in section:
+            secrets["ldap-bind-password"] = "reader-acme-Tw4"
     return config, secrets
 
 
@@ -123,9 +126,7 @@ def test_the_mail_settings_are_those_the_modules_declare(tmp_path):
 @pytest.mark.parametrize("policy", POLICIES.values(), ids=POLICIES.keys())
 async def test_the_sandbox_nixos_target_deploys_what_the_configurator_emits(policy, tmp_path):
     state = tmp_path / "state"
-    command = [sys.executable, "-m", "sandbox.nixos_target", "switch", "--flake", "{flake}#{vm}",
-               "--target-host", "root@{address}", "--state-dir", str(state)]
-    deployer = NixosDeployer(tmp_path / "work", command, timeout=60)
+    deployer = NixosDeployer(tmp_path / "work", deploy_command(state), timeout=60, secrets_command=secrets_command(state))
 
     for number, config in enumerate(emitted(policy)):
         document, secrets = filled(config, f"10.10.0.{10 + number}")

@@ -36,6 +36,7 @@ def test_the_example_file_loads_and_says_what_it_shows(tmp_path):
     assert policy.quota_for("acme").memory_gib == 32 and policy.quota_for("acme").vms == 3
     assert policy.preconfigured_bucket("acme", "peertube") == "acme-videos"
     assert policy.preconfigured_bucket("globex", "peertube") is None
+    assert policy.directory == Policy().directory, "the example shows the directory's defaults, switched off"
 
 
 def test_a_json_file_is_read_as_json(tmp_path):
@@ -159,3 +160,41 @@ def test_the_zone_is_the_longest_provider_zone_holding_the_domain_or_the_domain_
     assert policy.zone_for("acme.fedi.provider.example") == "fedi.provider.example."
     assert policy.zone_for("acme.provider.example") == "provider.example."
     assert policy.zone_for("acme.example") == "acme.example."
+
+
+def test_the_directory_the_vms_reach_is_off_by_default_and_its_url_is_written_with_its_port():
+    assert (Policy().directory.enabled, Policy().directory.url, Policy().directory.tls) == (False, "ldaps://ldap.provider.example:636", True)
+
+    directory = parse_policy("directory: {enabled: true, url: 'LDAPS://Ldap.Provider.Example/', base_dn: 'dc=provider,dc=example'}").directory
+    plain = parse_policy("directory: {url: 'ldap://10.10.0.2', tls: false}").directory
+
+    assert (directory.url, directory.base_dn) == ("ldaps://ldap.provider.example:636", "dc=provider,dc=example")
+    assert plain.url == "ldap://10.10.0.2:389"
+
+
+@pytest.mark.parametrize(
+    ("directory", "problem"),
+    [
+        ("{url: 'https://ldap.provider.example'}",
+         "directory.url: 'https://ldap.provider.example' is not an LDAP URL such as ldaps://ldap.provider.example: the scheme must be ldap:// or ldaps://"),
+        ("{url: 'ldaps://reader:secret@ldap.provider.example'}",
+         "directory.url: 'ldaps://reader:secret@ldap.provider.example': the LDAP URL must not hold credentials (the VMs bind with a secret file)"),
+        ("{url: 'ldaps://ldap.provider.example/dc=fedi,dc=test'}",
+         "directory.url: 'ldaps://ldap.provider.example/dc=fedi,dc=test' is not an LDAP URL such as ldaps://ldap.provider.example: nothing may follow the host and port"),
+        ("{url: 'ldaps://ldap.provider.example:70000'}",
+         "directory.url: 'ldaps://ldap.provider.example:70000' is not an LDAP URL such as ldaps://ldap.provider.example (Port out of range 0-65535)"),
+        ("{url: 'ldaps://ldap_server'}",
+         "directory.url: 'ldaps://ldap_server' is not an LDAP URL such as ldaps://ldap.provider.example: 'ldap_server' is not a host name or IPv4 address"),
+        ("{url: 'ldap://ldap.provider.example'}",
+         "directory: tls is on but the url ldap://ldap.provider.example:389 is plain LDAP: use ldaps:// (StartTLS is not offered:"
+         " PeerTube's LDAP plugin cannot use it), or set tls: false to send passwords unencrypted"),
+        ("{url: 'ldaps://ldap.provider.example', tls: false}",
+         "directory: tls is off but the url ldaps://ldap.provider.example:636 is LDAP over TLS: use ldap:// or set tls: true"),
+        ("{base_dn: fedi.test}", "directory.base_dn: 'fedi.test' is not a DN such as dc=provider,dc=example (attribute type not present)"),
+        ("{base_dn: 'dc=fedi, dc=test'}",
+         "directory.base_dn: 'dc=fedi, dc=test' is not a DN such as dc=provider,dc=example (character ' ' not allowed in attribute type)"),
+    ],
+    ids=["scheme", "credentials", "path", "port", "host", "tls without ldaps", "ldaps without tls", "base not a dn", "base with spaces"],
+)
+def test_a_directory_the_vms_could_not_use_is_refused_saying_why(directory, problem):
+    assert problems_in(f"directory: {directory}") == [problem]

@@ -5,7 +5,17 @@ A resource id is `<operator>/<service>/<kind>[/<role>]`:
   whole (the SSH deploy key, the mail DNS records, the shared VM when services are combined);
 - `<kind>` is always the third part (vm, bucket, account, mail, sshkey, dns, nixos);
 - `<role>` tells records of one kind apart: dns `host` (a service's address record), `spf`, `mx`.
+
+The directory names (DNs) are those identity writes under the provider's suffix (its
+`services/identity/domain/tree.py`): `ou=<operator>` holding `ou=people` and, per service,
+`ou=<service>` with its admin account and the groups `cn=admins`, `cn=moderators`, `cn=users`.
 """
+
+from typing import get_args
+
+from ldap3.utils.dn import escape_rdn
+
+from contracts.directory import Role
 
 OPERATOR_WIDE = "_"
 COMBINED = "fedi"
@@ -59,3 +69,31 @@ def listing(services) -> str:
     """`Mastodon`, `Mastodon and PeerTube`, `Mastodon, PeerTube and Pixelfed`."""
     names = [title(service) for service in services]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# -- the operator's subtree in the provider's directory -------------------------------------------
+
+ROLES: tuple[Role, ...] = get_args(Role)
+PEOPLE = "people"
+DIRECTORY_READER = "cn=reader"
+"""The operator's read-only bind account, directly under ou=<operator>: not an inetOrgPerson, so no
+service ever takes it for a user who may sign in."""
+DIRECTORY_BIND_SECRET = "ldap-bind-password"
+"""The secret file (under /run/fediversity/secrets/) holding the reader's password on every VM."""
+
+
+def operator_dn(base_dn: str, operator: str) -> str:
+    return f"ou={escape_rdn(operator)},{base_dn}"
+
+
+def unit_dn(base_dn: str, operator: str, name: str) -> str:
+    """`ou=people` or `ou=<service>` of the operator."""
+    return f"ou={escape_rdn(name)},{operator_dn(base_dn, operator)}"
+
+
+def group_dn(base_dn: str, operator: str, service: str, role: Role) -> str:
+    return f"cn={role},{unit_dn(base_dn, operator, service)}"
+
+
+def reader_dn(base_dn: str, operator: str) -> str:
+    return f"{DIRECTORY_READER},{operator_dn(base_dn, operator)}"

@@ -11,8 +11,11 @@ import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import yaml
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.fleet import WeeklyWindow
@@ -61,11 +64,49 @@ def _address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address") from None
 
 
+LDAP_PORTS = {"ldap": 389, "ldaps": 636}
+
+
+def _ldap_url(value: str) -> str:
+    """`ldap://` or `ldaps://`, a host name or IPv4 address, maybe a port; written back as scheme://host:port."""
+    wrong = f"{value!r} is not an LDAP URL such as ldaps://ldap.provider.example"
+    try:
+        url = urlsplit(value.strip())
+        scheme, port = url.scheme.lower(), url.port
+    except ValueError as exc:
+        raise ValueError(f"{wrong} ({exc})") from None
+    if scheme not in LDAP_PORTS:
+        raise ValueError(f"{wrong}: the scheme must be ldap:// or ldaps://")
+    if url.username is not None or url.password is not None:
+        raise ValueError(f"{value!r}: the LDAP URL must not hold credentials (the VMs bind with a secret file)")
+    if url.path not in ("", "/") or url.query or url.fragment:
+        raise ValueError(f"{wrong}: nothing may follow the host and port")
+    if port == 0:
+        raise ValueError(f"{wrong}: port 0 is no port")
+    host = url.hostname or ""
+    try:
+        host = _address(host) if host.replace(".", "").isdigit() else _host(host)
+    except ValueError:
+        raise ValueError(f"{wrong}: {host!r} is not a host name or IPv4 address") from None
+    return f"{scheme}://{host}:{port or LDAP_PORTS[scheme]}"
+
+
+def _dn(value: str) -> str:
+    dn = value.strip()
+    try:
+        parse_dn(dn)
+    except LDAPInvalidDnError as exc:
+        raise ValueError(f"{value!r} is not a DN such as dc=provider,dc=example ({exc})") from None
+    return dn
+
+
 Network = Annotated[str, AfterValidator(_network)]
 Address = Annotated[str, AfterValidator(_address)]
 Domain = Annotated[str, AfterValidator(_domain)]
 Host = Annotated[str, AfterValidator(_host)]
 BucketName = Annotated[str, AfterValidator(_bucket)]
+LdapUrl = Annotated[str, AfterValidator(_ldap_url)]
+DistinguishedName = Annotated[str, AfterValidator(_dn)]
 OperatorId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
 ProxmoxId = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9._-]*$", max_length=63)]
 
@@ -175,6 +216,31 @@ class Dns(_Strict):
     )
 
 
+class Directory(_Strict):
+    """The provider's LDAP directory (identity keeps each operator's people and groups there) as the
+    VMs reach it: each service signs its users in against the operator's subtree. Each operator's
+    VMs bind as that operator's own read-only account (its password only as a secret file on them)."""
+
+    enabled: bool = False
+    url: LdapUrl = Field(default="ldaps://ldap.provider.example:636", description="The directory as the VMs reach it: ldaps://host[:port].")
+    base_dn: DistinguishedName = Field(
+        default="dc=fedi,dc=test", description="The suffix holding ou=<operator>: identity's FEDI_IDENTITY_LDAP_BASE_DN, exactly."
+    )
+    tls: bool = Field(default=True, description="TLS from the start (ldaps://); false (ldap://) sends passwords in the clear.")
+
+    @model_validator(mode="after")
+    def _tls_matches_the_scheme(self) -> "Directory":
+        ldaps = self.url.startswith("ldaps://")
+        if self.tls and not ldaps:
+            raise ValueError(
+                f"tls is on but the url {self.url} is plain LDAP: use ldaps:// (StartTLS is not offered: PeerTube's LDAP"
+                " plugin cannot use it), or set tls: false to send passwords unencrypted"
+            )
+        if ldaps and not self.tls:
+            raise ValueError(f"tls is off but the url {self.url} is LDAP over TLS: use ldap:// or set tls: true")
+        return self
+
+
 class SshKeys(_Strict):
     enabled: bool = True
     generation: int = Field(default=1, ge=1, description="Raise it to rekey: every operator gets a new deploy key, the old one is removed.")
@@ -214,6 +280,7 @@ class Policy(_Strict):
     operators: dict[OperatorId, OperatorPolicy] = Field(default_factory=dict)
     mail_relay: MailRelay = MailRelay()
     dns: Dns = Dns()
+    directory: Directory = Directory()
     ssh_keys: SshKeys = SshKeys()
     removal: Removal = Removal()
     maintenance: Maintenance = Maintenance()
