@@ -12,6 +12,7 @@ from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, d
 from contracts.requests import SecretReply, SecretRequest
 
 from . import logs
+from .settings import SecretStoreSettings
 
 log = logs.get("secrets")
 
@@ -26,6 +27,8 @@ class SecretBox:
 
     def __init__(self, secret_key: str, previous_keys: tuple[str, ...] = ()) -> None:
         self._fernet = MultiFernet([_fernet(key) for key in (secret_key, *previous_keys)])
+        self.rotating = bool(previous_keys)
+        """Whether the key was changed: what the previous keys encrypted is still to be re-encrypted."""
 
     def encrypt(self, value: str) -> bytes:
         return self._fernet.encrypt(value.encode())
@@ -96,6 +99,17 @@ class Secrets:
             )
         return len(rows)
 
+    async def reencrypt_after_key_change(self, sessions) -> int:
+        """At start-up after a key change (the old keys listed): every stored secret re-encrypted
+        under the current key, in one transaction; returns how many."""
+        if not self.box.rotating:
+            return 0
+        async with sessions() as session:
+            count = await self.rotate(session)
+            await session.commit()
+        log.info("secrets re-encrypted under the current key", owner=self.owner, secrets=count)
+        return count
+
     def responder(self, sessions):
         """The `secret.get.<owner>` answer: the value to allowed requesters, nothing to others."""
 
@@ -116,3 +130,8 @@ class Secrets:
             return SecretReply(value=value)
 
         return answer
+
+
+def secret_store(owner: str, table: Table, settings: SecretStoreSettings) -> Secrets:
+    """A service's store under its configured key, still reading what the previous keys encrypted."""
+    return Secrets(owner, table, SecretBox(settings.secret_key, tuple(settings.previous_secret_keys)))

@@ -64,3 +64,11 @@ class SecretKeySettings(ServiceSettings):
         if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:
             raise ValueError(f"set FEDI_{self.service_name.upper()}_SECRET_KEY: the development key is refused in production")
         return self
+
+
+class SecretStoreSettings(SecretKeySettings):
+    """For services that keep a secret store (runtime.secrets) whose key can be changed."""
+
+    previous_secret_keys: list[str] = []
+    """Keys secrets may still be encrypted with (JSON list); at start-up every secret is re-encrypted
+    under `secret_key`, after which the old keys can be dropped."""

@@ -46,10 +46,12 @@ class Metrics:
         )
         self.outbox_pending = Gauge("fedi_outbox_pending", "Messages waiting in the outbox", registry=self.registry)
         self.backend_errors = Counter(
-            "fedi_backend_errors", "Errors from external systems, by backend and kind", ["backend", "kind"], registry=self.registry
+            "fedi_backend_errors", "Errors from external systems, by backend, kind and whether they are retried",
+            ["backend", "kind", "transient"], registry=self.registry,
         )
         self.step_seconds = Histogram(
-            "fedi_step_seconds", "Duration of deployment steps, by kind", ["kind"], registry=self.registry,
+            "fedi_step_seconds", "Duration of deployment steps, by kind (vm, vm-delete, ...) and outcome (done, unchanged, failed)",
+            ["kind", "outcome"], registry=self.registry,
             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
         )
         self.deployments = Gauge("fedi_deployments", "Deployments by state", ["state"], registry=self.registry)

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,18 @@ async def ask_secret(nats_url: str, options: dict, ref: str, requester: str, own
     finally:
         await connection.close()
     return SecretReply.model_validate_json(reply.data)
+
+
+def stop_process(process, timeout: float = 10) -> None:
+    """Asks a service started by a test to stop (SIGTERM), kills it when it does not within `timeout`."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def blocking(coroutine):

@@ -13,9 +13,9 @@ from contracts.commands import (
 )
 from contracts.requests import DirectoryConnectionRequest, SecretRequest
 from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, secret_get
-from runtime import logs
+from runtime import secrets
 from runtime.bus import Bus
-from runtime.secrets import SecretBox, Secrets
+from runtime.secrets import Secrets
 from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
 
@@ -32,7 +32,7 @@ from .syncing import Syncer
 
 
 def secret_store(settings: Settings) -> Secrets:
-    return Secrets("identity", SECRETS, SecretBox(settings.secret_key, tuple(settings.previous_secret_keys)))
+    return secrets.secret_store("identity", SECRETS, settings)
 
 
 def directories(settings: Settings):
@@ -47,19 +47,10 @@ def directories(settings: Settings):
     return lambda session: Directory(DbEntries(session), tree)
 
 
-async def rotate_secrets(units: UnitsOfWork, secrets_store: Secrets) -> int:
-    async with units() as uow:
-        count = await secrets_store.rotate(uow.session)
-        await uow.commit()
-    return count
-
-
 def wiring(settings: Settings):
     async def wire(bus: Bus, units: UnitsOfWork) -> list:
         secrets_store = secret_store(settings)
-        if settings.previous_secret_keys:
-            count = await rotate_secrets(units, secrets_store)
-            logs.get("identity").info("secrets re-encrypted under the current key", secrets=count)
+        await secrets_store.reencrypt_after_key_change(units.database.session)
         directory = directories(settings)
         fetch = partial(fetch_snapshot, timeout=settings.ldap_timeout_seconds)
         syncer = Syncer(units, directory, secrets_store, fetch, settings.sync_interval_seconds, settings.sync_poll_seconds)

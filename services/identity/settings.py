@@ -1,16 +1,12 @@
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from runtime.settings import SecretKeySettings
+from runtime.settings import SecretStoreSettings
 
 
-class Settings(SecretKeySettings):
+class Settings(SecretStoreSettings):
     model_config = SettingsConfigDict(env_prefix="FEDI_IDENTITY_", extra="ignore")
     service_name: str = "identity"
-
-    previous_secret_keys: list[str] = []
-    """Keys secrets may still be encrypted with (JSON list); at start-up every secret is re-encrypted
-    under `secret_key`, after which the old keys can be dropped."""
 
     ldap_url: str = ""
     """The provider's directory (OpenLDAP). Empty: the directory is kept in this service's database."""

@@ -3,6 +3,8 @@
 import shlex
 from functools import partial
 
+from nats.errors import NoRespondersError
+
 from contracts.events import (
     AccountCreated,
     AccountDeleted,
@@ -10,6 +12,7 @@ from contracts.events import (
     BucketCreated,
     BucketDeleted,
     BucketFailed,
+    DirectoryRemoved,
     PlanCreated,
     SshKeyCreated,
     SshKeyDeleted,
@@ -18,11 +21,12 @@ from contracts.requests import SecretReply, SecretRequest
 from contracts.subjects import secret_get
 from runtime.bus import Bus
 from runtime.service import migrations_of, serve
+from runtime.telemetry import Metrics
 from runtime.uow import UnitsOfWork
 
 from . import handlers
 from .actions import Actions
-from .adapters.deployer import NixosDeployer
+from .adapters.deployer import DEFAULT_SECRETS_COMMAND, NixosDeployer
 from .adapters.dns import PowerDns
 from .adapters.proxmox import Proxmox
 from .adapters.sshkeys import deploy_public_key
@@ -30,7 +34,7 @@ from .adapters.store import Base
 from .crash import CrashPoints
 from .executor import Executor
 from .limits import Limits
-from .retry import Backoff
+from .retry import Backoff, BackendErrors
 from .settings import Settings
 from .vms import VmProvider
 
@@ -38,22 +42,35 @@ from .vms import VmProvider
 class SecretUnavailable(RuntimeError):
     transient = True
 
+    def __init__(self, message: str, backend: str, kind: str) -> None:
+        super().__init__(message)
+        self.backend, self.kind = backend, kind
+
 
 def secret_reader(bus: Bus):
     async def read(ref: str) -> str:
         owner = ref.removeprefix("secret://").split("/", 1)[0]
-        reply = await bus.request(secret_get(owner), SecretRequest(ref=ref, requester="orchestrator"), SecretReply)
+        try:
+            reply = await bus.request(secret_get(owner), SecretRequest(ref=ref, requester="orchestrator"), SecretReply)
+        except (TimeoutError, NoRespondersError) as exc:
+            kind = "timeout" if isinstance(exc, TimeoutError) else "no_responders"
+            raise SecretUnavailable(f"{owner} did not answer for {ref} ({kind})", owner, kind) from None
         if reply.value is None:
-            raise SecretUnavailable(f"{owner} did not hand out {ref}: {reply.error}")
+            raise SecretUnavailable(f"{owner} did not hand out {ref}: {reply.error}", owner, "secret_unavailable")
         return reply.value
 
     return read
 
 
-def build_executor(settings: Settings, units: UnitsOfWork, read_secret) -> Executor:
-    """The executor with real adapters, as the service runs it (tests build it this way too)."""
+def build_executor(settings: Settings, units: UnitsOfWork, read_secret, metrics: Metrics | None = None) -> Executor:
+    """The executor with real adapters, as the service runs it (tests build it this way too);
+    `metrics`: the service's registry its deployments, steps and backend errors are counted on."""
+    metrics = metrics or Metrics("orchestrator")
     limits = Limits({"clone": settings.clone_limit_per_node, "deploy": settings.deploy_limit, "dns": settings.dns_limit})
-    backoff = Backoff(settings.retry_backoff_seconds, settings.retry_backoff_max_seconds, settings.transient_deadline_seconds)
+    backoff = Backoff(
+        settings.retry_backoff_seconds, settings.retry_backoff_max_seconds, settings.transient_deadline_seconds,
+        on_error=BackendErrors(metrics).record,
+    )
     proxmox = Proxmox(
         settings.proxmox_host,
         settings.proxmox_port,
@@ -77,7 +94,8 @@ def build_executor(settings: Settings, units: UnitsOfWork, read_secret) -> Execu
         boot_timeout=settings.proxmox_task_timeout_seconds,
     )
     deployer = NixosDeployer(
-        settings.data_dir / "deployments", command=shlex.split(settings.command()), timeout=settings.deploy_timeout_seconds
+        settings.data_dir / "deployments", command=shlex.split(settings.command()), timeout=settings.deploy_timeout_seconds,
+        secrets_command=shlex.split(settings.secrets_command) or DEFAULT_SECRETS_COMMAND, tool=settings.deploy_tool,
     )
     dns = PowerDns(settings.dns_api_url, settings.dns_api_key, settings.dns_server_id) if settings.dns_api_url else None
     actions = Actions(vms, deployer, read_secret, deploy_public_key(settings.data_dir), dns, limits)
@@ -93,20 +111,22 @@ def build_executor(settings: Settings, units: UnitsOfWork, read_secret) -> Execu
         command_timeout=settings.command_timeout_seconds,
         report_interval=settings.progress_interval_seconds,
         crash=CrashPoints(settings.crash_at, settings.crash_log),
+        metrics=metrics,
     )
     return executor
 
 
 def wiring(settings: Settings):
     async def wire(bus: Bus, units: UnitsOfWork) -> list:
-        executor = build_executor(settings, units, secret_reader(bus))
+        executor = build_executor(settings, units, secret_reader(bus), bus.metrics)
         bus.on(PlanCreated, partial(handlers.accept_plan, wake=executor.wake))
         for created in (BucketCreated, AccountCreated, SshKeyCreated):
             bus.on(created, partial(handlers.record_created, wake=executor.wake))
         for deleted in (BucketDeleted, AccountDeleted, SshKeyDeleted):
             bus.on(deleted, partial(handlers.record_deleted, wake=executor.wake))
+        bus.on(DirectoryRemoved, partial(handlers.record_directory_removed, wake=executor.wake))
         for failed in (BucketFailed, AccountFailed):
-            bus.on(failed, partial(handlers.record_failed, wake=executor.wake))
+            bus.on(failed, partial(handlers.record_failed, wake=executor.wake, errors=executor.errors))
         return [executor.run()]
 
     return wire

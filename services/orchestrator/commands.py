@@ -1,5 +1,6 @@
 """Commands to the services that own a kind of resource: storage for buckets, identity for admin
-and mail relay accounts and SSH keys. A bucket's data is never deleted without the operator's choice."""
+and mail relay accounts, SSH keys and (removed with the operator) the operator's directory. A
+bucket's data is never deleted without the operator's choice."""
 
 from contracts import Message
 from contracts.commands import (
@@ -7,6 +8,7 @@ from contracts.commands import (
     AccountRequested,
     BucketDeletionRequested,
     BucketRequested,
+    DirectoryRemovalRequested,
     SshKeyDeletionRequested,
     SshKeyRequested,
 )
@@ -52,6 +54,8 @@ def _deletion(step: Step, spec: dict, recorded: dict, common: dict) -> Message:
         return AccountDeletionRequested(**common, service=step.service, username=username, purpose=purpose)
     if step.kind == "sshkey":
         return SshKeyDeletionRequested(**common, name=spec.get("name") or recorded.get("name", ""))
+    if step.kind == "directory":  # the whole of the operator's at identity: one per operator, no resource id
+        return DirectoryRemovalRequested(**{key: value for key, value in common.items() if key != "resource_id"})
     raise Refused(f"no service deletes resources of kind {step.kind!r}")
 
 
@@ -61,4 +65,6 @@ def asks(step: Step) -> str:
         return f"asked {owner}"
     if step.kind == "bucket":
         return f"asked storage to {'revoke access and keep the data' if step.data == 'keep' else 'delete it with its data'}"
+    if step.kind == "directory":
+        return "asked identity to remove the operator's directory, people, groups and secrets"
     return f"asked {owner} to delete it"

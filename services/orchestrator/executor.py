@@ -13,22 +13,24 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from runtime import logs
+from runtime.telemetry import Metrics
 from runtime.uow import UnitsOfWork
 
 from . import progress
 from .actions import Action
-from .adapters.store import Deployment, Step, Store, aware
+from .adapters.store import Deployment, Step, Store, aware, timing_key
 from .commands import Refused, asks, command_for
 from .crash import NEVER, CrashPoints
 from .domain.graph import ACTIVE, DONE, FAILED, RUNNING, WAITING, runnable
 from .domain.plan import REMOTE_KINDS
 from .handlers import fingerprint
-from .retry import is_transient
+from .retry import BackendErrors, is_transient
 from .steps import Outcome, StepContext
 
 log = logs.get("orchestrator")
 CONFLICTS = (StaleDataError, OperationalError)
 """A concurrent update of the same row (or a busy database): the work is simply done again."""
+DEPLOYMENT_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 class Executor:
@@ -45,6 +47,7 @@ class Executor:
         command_timeout: float = 3600.0,
         report_interval: float = 1.0,
         crash: CrashPoints = NEVER,
+        metrics: Metrics | None = None,
     ) -> None:
         self.units = units
         self.ensure_actions = ensure
@@ -57,6 +60,9 @@ class Executor:
         self.command_timeout = command_timeout
         self.report_interval = report_interval
         self.crash = crash
+        self.metrics = metrics or Metrics("orchestrator")
+        self.errors = BackendErrors(self.metrics)
+        self._counted_at = 0.0
         self.wake_event = asyncio.Event()
         self.drivers: dict[str, asyncio.Task] = {}
         self.signals: dict[str, asyncio.Event] = {}
@@ -98,10 +104,20 @@ class Executor:
                 running.append(deployment)
                 log.info("deployment started", deployment_id=deployment.id)
             await uow.commit()
+            await self._count_deployments(store)
         for deployment in running:
             if deployment.id not in self.drivers:
                 self.signals[deployment.id] = asyncio.Event()
                 self.drivers[deployment.id] = asyncio.create_task(self._drive(deployment.id), name=f"deployment-{deployment.id}")
+
+    async def _count_deployments(self, store: Store, every: float = 1.0) -> None:
+        """The deployments-by-state gauge, from the database (so it holds across restarts)."""
+        if time.monotonic() - self._counted_at < every:
+            return
+        self._counted_at = time.monotonic()
+        counts = await store.deployment_counts()
+        for state in DEPLOYMENT_STATES:
+            self.metrics.deployments.labels(state).set(counts.get(state, 0))
 
     # -- one deployment ------------------------------------------------------------------------------------
 
@@ -215,6 +231,7 @@ class Executor:
         for step in steps:
             if step.state == WAITING and step.started_at and aware(step.started_at) < limit:
                 step.finish(FAILED, f"{REMOTE_KINDS[step.kind]} did not answer within {self.command_timeout:.0f}s")
+                uow.after_commit(lambda owner=REMOTE_KINDS[step.kind]: self.errors.count(owner, "timeout", transient=False))
                 uow.publish(progress.progress(deployment, steps, step, typical))
 
     def _conclude(self, deployment: Deployment, steps: list[Step], uow) -> bool:
@@ -232,7 +249,18 @@ class Executor:
             deployment.reason = f"{failed.resource_id}: {failed.detail}"
             uow.publish(progress.failed(deployment, failed))
         log.info("deployment finished", deployment_id=deployment.id, state=deployment.state)
+        uow.after_commit(lambda: self._observe_steps(steps))
         return True
+
+    def _observe_steps(self, steps: list[Step]) -> None:
+        """Each step's duration, once its deployment has ended (wherever the step finished: here,
+        on another service's answer, or before a restart)."""
+        for step in steps:
+            if step.duration is None or step.state not in (DONE, FAILED):
+                continue
+            outcome = "failed" if step.state == FAILED else "unchanged" if step.detail == "unchanged" else "done"
+            self.metrics.step_seconds.labels(timing_key(step.kind, step.action), outcome).observe(step.duration)
+        self._counted_at = 0.0  # the deployments gauge follows at the next admission, not a second later
 
     # -- a local step ----------------------------------------------------------------------------------------
 
@@ -258,6 +286,7 @@ class Executor:
             try:
                 return await actions[ctx.step.kind](ctx)
             except Exception as exc:
+                self.errors.record(exc)
                 transient = is_transient(exc)
                 log.warning("step failed", resource_id=resource_id, attempt=attempt, transient=transient, error=str(exc))
                 if not transient or attempt == self.attempts or time.monotonic() > deadline:

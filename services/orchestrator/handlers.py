@@ -15,6 +15,7 @@ from contracts.events import (
     BucketDeleted,
     BucketFailed,
     DeploymentCancelled,
+    DirectoryRemoved,
     PlanCreated,
     SshKeyCreated,
     SshKeyDeleted,
@@ -27,6 +28,7 @@ from . import progress
 from .adapters.store import Deployment, Step, Store
 from .domain.graph import DONE, FAILED, PENDING, WAITING
 from .domain.plan import planned_steps
+from .retry import BackendErrors
 
 PRODUCER = "orchestrator"
 log = logs.get(PRODUCER)
@@ -124,7 +126,24 @@ async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, 
     uow.after_commit(lambda: wake(event.deployment_id))
 
 
-async def record_failed(event: BucketFailed | AccountFailed, uow: UnitOfWork, wake) -> None:
+async def record_directory_removed(event: DirectoryRemoved, uow: UnitOfWork, wake) -> None:
+    """Identity removed the operator's directory: the removal's step for it is done, with the report."""
+    store = Store(uow.session)
+    step = next((s for s in await store.steps(event.deployment_id) if s.kind == "directory" and s.state == WAITING), None)
+    if step is None:
+        log.warning("directory removed for a deployment not waiting for it", deployment_id=event.deployment_id)
+        return
+    link = "; the link to their own directory dropped" if event.external_link_removed else ""
+    step.finish(
+        DONE,
+        f"{event.entries_removed} directory entries, {event.accounts_removed} accounts, {event.ssh_keys_removed} SSH keys "
+        f"and {event.secrets_removed} secrets removed{link}",
+    )
+    await _tell_progress(store, uow, event, step)
+    uow.after_commit(lambda: wake(event.deployment_id))
+
+
+async def record_failed(event: BucketFailed | AccountFailed, uow: UnitOfWork, wake, errors: BackendErrors | None = None) -> None:
     store = Store(uow.session)
     step = await _waiting_step(store, event)
     if step is None:
@@ -132,6 +151,8 @@ async def record_failed(event: BucketFailed | AccountFailed, uow: UnitOfWork, wa
     step.finish(FAILED, event.reason)
     await _tell_progress(store, uow, event, step)
     uow.after_commit(lambda: wake(event.deployment_id))
+    if errors is not None:
+        uow.after_commit(lambda: errors.count(event.producer, "refused", transient=False))
 
 
 async def _waiting_step(store: Store, event) -> Step | None:

@@ -5,9 +5,9 @@ from functools import partial
 from contracts.commands import BucketDeletionRequested, BucketRequested
 from contracts.requests import SecretRequest
 from contracts.subjects import secret_get
-from runtime import logs
+from runtime import logs, secrets
 from runtime.bus import Bus
-from runtime.secrets import SecretBox, Secrets
+from runtime.secrets import Secrets
 from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
 
@@ -34,16 +34,17 @@ def backend_of(settings: Settings) -> Backend:
 
 
 def secret_store(settings: Settings) -> Secrets:
-    return Secrets("storage", SECRETS, SecretBox(settings.secret_key))
+    return secrets.secret_store("storage", SECRETS, settings)
 
 
 def wiring(settings: Settings):
     async def wire(bus: Bus, units: UnitsOfWork) -> list:
-        secrets = secret_store(settings)
-        storage = handlers.Storage(backend_of(settings), secrets, settings.s3_endpoint, settings.s3_region)
+        secrets_store = secret_store(settings)
+        await secrets_store.reencrypt_after_key_change(units.database.session)
+        storage = handlers.Storage(backend_of(settings), secrets_store, settings.s3_endpoint, settings.s3_region)
         bus.on(BucketRequested, partial(handlers.provision_bucket, storage=storage))
         bus.on(BucketDeletionRequested, partial(handlers.delete_bucket, storage=storage))
-        bus.respond(secret_get("storage"), SecretRequest, secrets.responder(units.database.session))
+        bus.respond(secret_get("storage"), SecretRequest, secrets_store.responder(units.database.session))
         if settings.usage_interval_seconds > 0:
             return [usage.report_usage_forever(units, storage, settings.usage_interval_seconds)]
         return []

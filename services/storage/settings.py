@@ -3,14 +3,14 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from runtime.settings import SecretKeySettings
+from runtime.settings import SecretStoreSettings
 
 
 DEVELOPMENT_GARAGE_TOKEN = "development-garage-admin-token"
 """The sandbox's token under `fedi up`; refused in production."""
 
 
-class Settings(SecretKeySettings):
+class Settings(SecretStoreSettings):
     model_config = SettingsConfigDict(env_prefix="FEDI_STORAGE_", extra="ignore")
     service_name: str = "storage"
 

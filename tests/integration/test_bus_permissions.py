@@ -7,7 +7,7 @@ import nats
 import pytest
 from nats.js.api import StreamConfig
 
-from contracts.catalogue import stream_subjects
+from contracts.catalogue import CATALOGUE, SERVICES, consumed_by, durable_name, produced_by, stream_subjects
 from contracts.subjects import STREAM
 from runtime.connection import connect_options
 from runtime.devca import ensure_dev_ca
@@ -57,12 +57,40 @@ async def wait_for(errors: list, text: str) -> str:
     raise AssertionError(f"no error mentioning {text!r}; got {errors}")
 
 
-async def test_a_service_can_publish_what_it_produces(locked_bus):
+def not_owned(service: str) -> str:
+    """A catalogued subject some other service produces."""
+    return next(entry.subject for entry in CATALOGUE if entry.producer != service)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_service_may_publish_what_it_produces_and_is_refused_what_another_owns(locked_bus, service):
     admin = await with_stream(locked_bus)
-    panel = await connect(locked_bus, "panel")
-    ack = await panel.jetstream().publish("config.submitted", b"{}")
-    assert ack.stream == STREAM
-    await panel.close()
+    errors: list[str] = []
+    connection = await connect(locked_bus, service, errors)
+    for entry in produced_by(service):
+        assert (await connection.jetstream().publish(entry.subject, b"{}")).stream == STREAM, entry.subject
+    foreign = not_owned(service)
+    with pytest.raises(Exception):
+        await connection.jetstream().publish(foreign, b"{}", timeout=1)
+    assert "permissions violation for publish" in await wait_for(errors, foreign)
+    assert (await admin.jetstream().stream_info(STREAM)).state.messages == len(produced_by(service))
+    await connection.close()
+    await admin.close()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_service_is_refused_a_durable_consumer_on_what_it_does_not_consume(locked_bus, service):
+    admin = await with_stream(locked_bus)
+    errors: list[str] = []
+    connection = await connect(locked_bus, service, errors)
+    foreign = next(entry.subject for entry in CATALOGUE if service not in entry.consumers)
+    durable = durable_name(service, foreign)
+    with pytest.raises(Exception):
+        await connection.jetstream().pull_subscribe(foreign, durable=durable, stream=STREAM)
+    assert "permissions violation" in await wait_for(errors, durable)
+    for entry in consumed_by(service):
+        assert await connection.jetstream().pull_subscribe(entry.subject, durable=durable_name(service, entry.subject), stream=STREAM)
+    await connection.close()
     await admin.close()
 
 

@@ -41,6 +41,7 @@ DUMMY_ENV = {
     "POSTGRES_PASSWORD": "dummy-postgres-password",
     "PANEL_SECRET_KEY": "dummy-panel-secret-key",
     "STORAGE_SECRET_KEY": "dummy-storage-secret-key",
+    "STORAGE_PREVIOUS_SECRET_KEYS": "[]",
     "IDENTITY_PREVIOUS_SECRET_KEYS": "[]",
     "IDENTITY_SECRET_KEY": "dummy-identity-secret-key",
     "PROXMOX_HOST": "pve.example.test",
@@ -94,7 +95,8 @@ def settings_class(service: str):
 
 
 # PowerDNS names its one server "localhost" in every API path: a protocol constant, not an address.
-PROTOCOL_CONSTANTS = ("dns_server_id",)
+# The orchestrator's secrets_command delivers secret files; its name says "secret", it holds none.
+PROTOCOL_CONSTANTS = ("dns_server_id", "secrets_command")
 
 
 def needs_value(name: str, default: object) -> bool:

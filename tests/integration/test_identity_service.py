@@ -30,14 +30,14 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
 from contracts import Message, decode, encode
-from contracts.commands import AccountDeletionRequested, AccountRequested, DirectorySyncRequested
+from contracts.commands import AccountDeletionRequested, AccountRequested, DirectoryRemovalRequested, DirectorySyncRequested, SshKeyRequested
 from contracts.directory import DirectoryParameters
-from contracts.events import AccountCreated, AccountDeleted, DirectorySyncCompleted, DirectorySyncFailed
+from contracts.events import AccountCreated, AccountDeleted, DirectoryRemoved, DirectorySyncCompleted, DirectorySyncFailed, SshKeyCreated
 from contracts.requests import DirectoryConnectionReply, DirectoryConnectionRequest, SecretReply
 from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, STREAM, secret_get
 from runtime.nats_server import NatsServer
 from sandbox.slapd import Slapd, missing
-from tests.conftest import ask_secret, blocking, require
+from tests.conftest import ask_secret, blocking, require, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -83,13 +83,7 @@ class World:
         blocking(_consuming(self))
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def provider_entries(self, base: str) -> dict[str, dict]:
         return search(self.provider.url, self.provider.bind_dn, self.provider.password, base)
@@ -442,6 +436,46 @@ async def test_their_users_and_groups_appear_change_and_disappear_in_our_directo
     assert members(world, acme, "users") == {"bob", "dave"} and members(world, acme, "moderators") == {"bob"}
     admins = world.provider_entries(f"cn=admins,ou=mastodon,ou={acme},{SUFFIX}")
     assert [dn.lower() for dn in next(iter(admins.values()))["member"]] == [f"uid=alice,ou=mastodon,ou={acme},{SUFFIX}"]
+
+
+# -- an operator's removal (US 6.3, identity's side) ------------------------------------------------
+
+
+async def test_removing_an_operator_removes_its_whole_subtree_its_directory_link_and_its_secrets_with_a_report(
+    world, bus, eventually, their_directory
+):
+    acme = operator()
+    await admin_account(world, bus, eventually, acme, "mastodon")
+    relay = await bus.answer(await bus.send(account_requested(acme, "mastodon", "smtp", f"{acme}-mastodon")), eventually)
+    key = await bus.answer(await bus.send(SshKeyRequested(
+        correlation_id=f"dep-{uuid.uuid4()}", operator_id=acme, producer="orchestrator", deployment_id="dep-1",
+        resource_id=f"{acme}/_/sshkey", name=f"{acme}-deploy",
+    )), eventually)
+    assert isinstance(key, SshKeyCreated) and (await bus.secret(key.secret_ref)).value
+    assert (await bus.directory(DIRECTORY_CONNECT, acme, parameters(world), world.theirs.password)).ok
+    await bus.find(eventually, "the first sync", lambda m: isinstance(m, DirectorySyncCompleted) and m.operator_id == acme)
+    subtree = world.provider_entries(f"ou={acme},{SUFFIX}")
+    assert people(world, acme) and members(world, acme, "users"), "their people and groups were synced in"
+    admin = await bus.find(eventually, "the admin account", lambda m: isinstance(m, AccountCreated) and m.resource_id == f"{acme}/mastodon/account")
+    other = operator()
+    _, others_password = await admin_account(world, bus, eventually, other, "mastodon")
+
+    removal = DirectoryRemovalRequested(correlation_id=f"rm-{uuid.uuid4()}", operator_id=acme, producer="orchestrator", deployment_id="rm-1")
+    report = await bus.answer(await bus.send(removal), eventually)
+
+    assert isinstance(report, DirectoryRemoved), report
+    assert (report.deployment_id, report.entries_removed) == ("rm-1", len(subtree))
+    assert (report.accounts_removed, report.ssh_keys_removed, report.external_link_removed) == (2, 1, True)
+    assert report.secrets_removed == 4, "two passwords, the private key and the bind password of their directory"
+    assert world.provider_entries(f"ou={acme},{SUFFIX}") == {}, "accounts, people, groups and units are gone"
+    for ref in (admin.secret_ref, relay.secret_ref, key.secret_ref):
+        assert (await bus.secret(ref)).error == "no such secret"
+    sync = await bus.answer(await bus.send(DirectorySyncRequested(correlation_id=f"sync-{uuid.uuid4()}", operator_id=acme, producer="panel")), eventually)
+    assert isinstance(sync, DirectorySyncFailed) and sync.problem == "not_connected", "the link to their directory is gone"
+    assert binds(world.provider.url, f"uid=alice,ou=mastodon,ou={other},{SUFFIX}", others_password), "another operator keeps theirs"
+
+    again = await bus.answer(await bus.send(removal.model_copy(update={"event_id": uuid.uuid4()})), eventually)
+    assert isinstance(again, DirectoryRemoved) and (again.entries_removed, again.secrets_removed) == (0, 0), "removing twice is harmless"
 
 
 # -- secrets at rest, and in transit (last: they restart the service and scan everything) ---------

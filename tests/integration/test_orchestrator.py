@@ -2,12 +2,17 @@
 storage and identity played by a stand-in on the bus: create, update in place, replace, delete,
 disable with keep and with delete, faults, superseded deployments."""
 
+import copy
+import shlex
+import stat
+
 import dns.message
 import dns.query
 import pytest
 
-from sandbox.nixos_target import records
-from tests.integration.test_orchestrator_support import plan, resources, world  # noqa: F401
+from sandbox.nixos_target import deploy_command, held, records, secrets_command
+from tests.integration.test_deployer import recording
+from tests.integration.test_orchestrator_support import plan, removal, resources, world  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +54,62 @@ def test_a_plan_makes_every_resource_and_the_records_answer_over_dns(world):
     assert again == "succeeded"
     assert {p.detail for p in w.bus.of("acme-rev2", "deployment.progress")} == {"unchanged"}
     assert len(w.vms("acme")) == 1
+
+
+def held_by(w, vm: dict) -> dict[str, str]:
+    folder = held(w.nixos_state, vm["ip"])
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in folder.iterdir())
+    return {path.name: path.read_text() for path in folder.iterdir()}
+
+
+def without_mail(planned: list[dict]) -> list[dict]:
+    """The same plan with the services' mail switched off: no relay account, no SMTP settings."""
+    out = [copy.deepcopy(r) for r in planned if r["kind"] != "mail"]
+    for r in out:
+        r["depends_on"] = [d for d in r["depends_on"] if not d.endswith("/mail")]
+        if r["kind"] == "nixos":
+            r["spec"]["config"]["fediversity"][r["service"]].pop("smtp")
+    return out
+
+
+def test_the_vm_holds_exactly_the_secrets_its_configuration_refers_to(world):
+    world.start()
+    with_mail = resources("acme")
+    assert world.deploy(plan("acme", 1, with_mail)) == "succeeded", world.reason("acme-rev1")
+    assert held_by(world, *world.vms("acme")) == {
+        "mastodon-s3-secret": "s3-secret-of-fedi-acme-mastodon",
+        "mastodon-admin-password": "password-of-alice",
+        "mastodon-smtp-password": "password-of-acme-mastodon",
+    }
+
+    assert world.deploy(plan("acme", 2, without_mail(with_mail), before=with_mail)) == "succeeded", world.reason("acme-rev2")
+    assert set(held_by(world, *world.vms("acme"))) == {"mastodon-s3-secret", "mastodon-admin-password"}, \
+        "the SMTP password is gone from the VM"
+    assert records(world.nixos_state)["acme-mastodon"]["generation"] == 2
+
+
+def test_a_deployment_whose_secrets_never_reach_the_vm_fails_saying_which(world):
+    w = world
+    w.start(SECRETS_COMMAND="true")
+    assert w.deploy(plan("acme", 1, resources("acme"))) == "failed"
+    assert ("fediversity.mastodon.s3.secretAccessKeyFile refers to /run/fediversity/secrets/mastodon-s3-secret, "
+            "but no such file was delivered to") in w.reason("acme-rev1")
+    assert records(w.nixos_state) == {}
+
+
+def test_no_secret_appears_in_any_command_line_event_or_log(world):
+    w = world
+    calls = w.home / "calls.jsonl"
+    w.start(DEPLOY_COMMAND=shlex.join(recording(deploy_command(w.nixos_state), calls)),
+            SECRETS_COMMAND=shlex.join(recording(secrets_command(w.nixos_state), calls)), LOG_LEVEL="DEBUG")
+    assert w.deploy(plan("acme", 1, resources("acme"))) == "succeeded", w.reason("acme-rev1")
+
+    secrets = [line for value in w.stand_in.secrets.values() for line in value.splitlines() if "-----" not in line]
+    assert len(calls.read_text().splitlines()) == 2, "the secrets command and the deploy command ran"
+    seen = {"argv and environment": calls.read_text(), "orchestrator log": (w.home / "orchestrator.log").read_text(),
+            **{f"event {m.type}": m.model_dump_json() for m in w.bus.of("acme-rev1")}}
+    assert [(where, secret) for where, text in seen.items() for secret in secrets if secret in text] == []
 
 
 def test_an_update_in_place_resizes_the_vm_and_reboots_it_only_for_cores_or_memory(world):
@@ -158,6 +219,25 @@ def test_removing_everything_leaves_nothing_behind(world):
     assert w.vms("acme") == []
     assert w.records("acme.example.") == {}
     assert (w.stand_in.buckets, w.stand_in.accounts, w.stand_in.sshkeys) == ({}, {}, {})
+    assert w.recorded() == {}
+
+
+def test_an_operators_removal_asks_identity_to_remove_its_directory_once_its_accounts_are_gone(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    assert w.stand_in.directories == {"acme"}
+
+    assert w.deploy(removal("acme", 2, first)) == "succeeded", w.reason("acme-rev2")
+
+    assert w.stand_in.directories == set() and w.stand_in.accounts == {} and w.vms("acme") == []
+    messages = w.bus.of("acme-rev2")
+    sent = [i for i, m in enumerate(messages) if m.type == "directory.removal.requested"]
+    identity_done = [i for i, m in enumerate(messages) if m.type in ("account.deleted", "sshkey.deleted")]
+    assert len(sent) == 1 and len(identity_done) == 3 and max(identity_done) < sent[0], "the directory goes after its accounts"
+    step = [p for p in w.bus.of("acme-rev2", "deployment.progress") if p.step == "acme/_/directory" and p.state == "done"]
+    assert step and step[-1].detail.startswith("1 directory entries"), "identity's report shows in the step"
     assert w.recorded() == {}
 
 

@@ -6,6 +6,7 @@ and identity services' side of the contracts. Plans are published as the configu
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from contracts.commands import (
     AccountRequested,
     BucketDeletionRequested,
     BucketRequested,
+    DirectoryRemovalRequested,
     SshKeyDeletionRequested,
     SshKeyRequested,
 )
@@ -31,6 +33,7 @@ from contracts.events import (
     AccountDeleted,
     BucketCreated,
     BucketDeleted,
+    DirectoryRemoved,
     PlanCreated,
     SshKeyCreated,
     SshKeyDeleted,
@@ -40,6 +43,7 @@ from contracts.resources import DATA_KINDS, Change
 from contracts.subjects import STREAM
 from runtime.nats_server import NatsServer
 from runtime.stream import ensure_stream
+from sandbox import nixos_target
 from sandbox.pdns import PdnsServer
 from sandbox.pdns import missing as pdns_missing
 from sandbox.proxmox import ProxmoxSandbox
@@ -126,6 +130,13 @@ def plan(operator: str, revision: int, now: list[dict], before: list[dict] | Non
     )
 
 
+def removal(operator: str, revision: int, before: list[dict]) -> PlanCreated:
+    """The removal of the operator's account: everything deleted with its data, then its directory."""
+    everything = plan(operator, revision, [], before=before, data="delete")
+    directory = Change(resource_id=f"{operator}/_/directory", action="delete", kind="directory", service="_")
+    return everything.model_copy(update={"changes": (*everything.changes, directory), "origin": "removal"})
+
+
 # -- the stand-in for storage and identity ---------------------------------------------------------------
 
 
@@ -137,13 +148,21 @@ class StandInForStorageAndIdentity:
     buckets: dict[str, dict] = field(default_factory=dict)
     accounts: dict[tuple[str, str, str], str] = field(default_factory=dict)
     sshkeys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    directories: set[str] = field(default_factory=set)
+    """Operators with a subtree in the directory (made with their first account)."""
     secrets: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0
     """Seconds each answer takes (answers to different commands overlap)."""
 
     def answer(self, command):
         made = dict(correlation_id=command.correlation_id, causation_id=str(command.event_id), operator_id=command.operator_id,
-                    deployment_id=command.deployment_id, resource_id=command.resource_id)
+                    deployment_id=command.deployment_id)
+        if isinstance(command, DirectoryRemovalRequested):  # the operator's whole subtree: no resource id
+            existed = command.operator_id in self.directories
+            self.directories.discard(command.operator_id)
+            return DirectoryRemoved(**made, producer="identity", entries_removed=int(existed), accounts_removed=0, ssh_keys_removed=0,
+                                    secrets_removed=0, external_link_removed=False)
+        made["resource_id"] = command.resource_id
         if isinstance(command, BucketRequested):
             self.buckets.setdefault(command.bucket, {"kept": False})["kept"] = False
             ref = self._secret(f"storage/{command.bucket}", f"s3-secret-of-{command.bucket}")
@@ -156,6 +175,7 @@ class StandInForStorageAndIdentity:
                 self.buckets.pop(command.bucket, None)
             return BucketDeleted(**made, producer="storage", bucket=command.bucket, data_kept=command.keep_data)
         if isinstance(command, AccountRequested):
+            self.directories.add(command.operator_id)
             ref = self._secret(f"identity/{command.purpose}/{command.username}", f"password-of-{command.username}")
             self.accounts[(command.service, command.username, command.purpose)] = ref
             return AccountCreated(**made, producer="identity", service=command.service, username=command.username, secret_ref=ref)
@@ -183,7 +203,7 @@ class StandInForStorageAndIdentity:
 
 
 COMMANDS = ("bucket.requested", "bucket.deletion.requested", "account.requested", "account.deletion.requested",
-            "sshkey.requested", "sshkey.deletion.requested")
+            "sshkey.requested", "sshkey.deletion.requested", "directory.removal.requested")
 
 
 class Bus:
@@ -291,8 +311,8 @@ class World:
             "STEP_ATTEMPTS": "20", "REDELIVERY_BACKOFF_SECONDS": "0.1", "ACK_WAIT_SECONDS": "3",
             "PROGRESS_INTERVAL_SECONDS": "0.05", "LOG_LEVEL": "WARNING",
             "DNS_API_URL": self.pdns.api_url, "DNS_API_KEY": self.pdns.api_key,
-            "DEPLOY_COMMAND": f"{sys.executable} -m sandbox.nixos_target switch --flake {{flake}}#{{vm}} "
-                              f"--target-host root@{{address}} --state-dir {self.nixos_state}",
+            "DEPLOY_COMMAND": shlex.join(nixos_target.deploy_command(self.nixos_state)),
+            "SECRETS_COMMAND": shlex.join(nixos_target.secrets_command(self.nixos_state)),
             **self.settings, **extra,
         }
         return os.environ | {f"FEDI_ORCHESTRATOR_{k}": str(v) for k, v in values.items()}

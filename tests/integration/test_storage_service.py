@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +18,9 @@ from pathlib import Path
 
 import nats
 import pytest
+from cryptography.fernet import InvalidToken
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 from botocore.exceptions import ClientError
 
@@ -24,10 +28,12 @@ from contracts import Message, decode, encode
 from contracts.commands import BucketDeletionRequested, BucketRequested
 from contracts.events import BucketCreated, BucketDeleted, BucketFailed, BucketUsageReported
 from contracts.requests import SecretReply
-from contracts.subjects import STREAM
+from contracts.subjects import STREAM, secret_get
 from runtime.nats_server import NatsServer
+from runtime.secrets import SecretBox
+from runtime.settings import DEVELOPMENT_SECRET
 from sandbox.garage import GarageSandbox
-from tests.conftest import ask_secret
+from tests.conftest import ask_secret, blocking, stop_process
 from services.storage.adapters import s3 as s3_plane
 from services.storage.adapters.garage import GarageAdmin, Key
 
@@ -35,6 +41,7 @@ pytestmark = pytest.mark.integration
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "storage-service-admin-token"
+NEW_KEY = "storage-test-key-two"
 
 
 @dataclass
@@ -44,8 +51,29 @@ class World:
     garage: GarageSandbox
     admin: GarageAdmin
     log: Path
+    settings: dict[str, str] = field(default_factory=dict)
+    """The service's FEDI_STORAGE_* environment (without the prefix)."""
+    process: subprocess.Popen | None = None
     secrets_seen: set[str] = field(default_factory=set)
     """Every key secret the tests came across: none may appear in the stream, the log or the database."""
+
+    def start(self, **changed: str) -> None:
+        self.settings.update(changed)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_")} | {
+            f"FEDI_STORAGE_{name}": value for name, value in self.settings.items()
+        }
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "services.storage"], cwd=PROJECT_ROOT, env=env,
+                                            stdout=out, stderr=subprocess.STDOUT)
+        blocking(_consuming(self.nats.url, self.process, self.log))
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+    def stored_secrets(self) -> dict[str, bytes]:
+        """The secrets table as it is on disk: id -> ciphertext."""
+        with sqlite3.connect(self.home / "storage" / "storage.db") as db:
+            return dict(db.execute("select id, ciphertext from secrets").fetchall())
 
     def inventory(self) -> dict:
         return self.garage.inventory()
@@ -72,40 +100,32 @@ def world(tmp_path_factory) -> Iterator[World]:
     home = tmp_path_factory.mktemp("storage-service")
     server = NatsServer(home / "nats").start()
     garage = GarageSandbox(admin_token=ADMIN_TOKEN).start()
-    log = home / "storage.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_")} | {
-        "FEDI_STORAGE_NATS_URL": server.url,
-        "FEDI_STORAGE_DATA_DIR": str(home / "storage"),
-        "FEDI_STORAGE_GARAGE_ADMIN_URL": garage.admin_url,
-        "FEDI_STORAGE_GARAGE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "FEDI_STORAGE_S3_ENDPOINT": garage.s3_url,
-        "FEDI_STORAGE_S3_REGION": garage.region,
-        "FEDI_STORAGE_REDELIVERY_BACKOFF_SECONDS": "0.1",
-        "FEDI_STORAGE_ACK_WAIT_SECONDS": "5",
-        "FEDI_STORAGE_USAGE_INTERVAL_SECONDS": "1",
-        "FEDI_STORAGE_LOG_LEVEL": "DEBUG",
-    }
-    with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "services.storage"], cwd=PROJECT_ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
     admin = GarageAdmin(garage.admin_url, ADMIN_TOKEN)
+    world = World(home, server, garage, admin, home / "storage.log", settings={
+        "NATS_URL": server.url,
+        "DATA_DIR": str(home / "storage"),
+        "GARAGE_ADMIN_URL": garage.admin_url,
+        "GARAGE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "S3_ENDPOINT": garage.s3_url,
+        "S3_REGION": garage.region,
+        "REDELIVERY_BACKOFF_SECONDS": "0.1",
+        "ACK_WAIT_SECONDS": "5",
+        "USAGE_INTERVAL_SECONDS": "1",
+        "LOG_LEVEL": "DEBUG",
+    })
     try:
-        asyncio.run(_consuming(server.url, process, log))
-        yield World(home, server, garage, admin, log)
+        world.start()
+        yield world
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        world.stop()
         admin.close()
         garage.stop()
         server.stop()
 
 
 async def _consuming(url: str, process: subprocess.Popen, log: Path, deadline: float = 60.0) -> None:
-    """Until the service has made its durable consumers: commands sent from now on reach it."""
+    """Until the service has made its durable consumers and answers requests (after a restart the
+    consumers are there already: the answer tells it started)."""
     connection = await nats.connect(url)
     try:
         until = time.monotonic() + deadline
@@ -114,8 +134,9 @@ async def _consuming(url: str, process: subprocess.Popen, log: Path, deadline: f
             try:
                 await connection.jetstream().consumer_info(STREAM, "storage-bucket-deletion-requested")
                 await connection.jetstream().consumer_info(STREAM, "storage-bucket-requested")
+                await connection.request(secret_get("storage"), b"{}", timeout=1)
                 return
-            except NotFoundError:
+            except (NotFoundError, NoRespondersError, NatsTimeout):
                 assert time.monotonic() < until, f"storage never subscribed: {log.read_text()[-3000:]}"
                 await asyncio.sleep(0.1)
     finally:
@@ -434,7 +455,30 @@ async def test_a_permanent_garage_refusal_fails_the_bucket_with_garages_message(
     assert not [k for k in world.inventory()["keys"] if k["name"] == "Not_A_Bucket_Name"]
 
 
-# ---- secrets (last: scans what every test above left) ----
+# ---- secrets (last: a key change restarts the service, then a scan of what every test above left) ----
+
+
+async def test_after_a_key_change_every_s3_secret_stays_readable_and_is_re_encrypted_under_the_new_key(
+    world: World, bus: Bus, eventually
+) -> None:
+    created, _ = await provisioned(world, bus, eventually, requested(operator()))
+    old, new = SecretBox(DEVELOPMENT_SECRET), SecretBox(NEW_KEY)
+    before = {secret_id: old.decrypt(ciphertext) for secret_id, ciphertext in world.stored_secrets().items()}
+    mine = created.secret_ref.removeprefix("secret://storage/")
+    assert mine in before
+
+    world.stop()
+    world.start(SECRET_KEY=NEW_KEY, PREVIOUS_SECRET_KEYS=json.dumps([DEVELOPMENT_SECRET]))
+    after = world.stored_secrets()
+    assert {secret_id: new.decrypt(ciphertext) for secret_id, ciphertext in after.items()} == before, "each opens with the new key alone"
+    for ciphertext in after.values():
+        with pytest.raises(InvalidToken):
+            old.decrypt(ciphertext)
+    assert (await bus.secret(created.secret_ref)).value == before[mine]
+
+    world.stop()
+    world.start(PREVIOUS_SECRET_KEYS="[]")
+    assert (await bus.secret(created.secret_ref)).value == before[mine], "the old key is no longer needed"
 
 
 async def test_no_secret_appears_in_any_event_log_or_the_stream(world: World, bus: Bus, eventually) -> None:

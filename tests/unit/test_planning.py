@@ -537,17 +537,26 @@ def test_changes_are_byte_identical_for_the_same_input(mastodon_and_pixelfed):
 
 
 def test_removing_the_account_deletes_every_resource_and_its_data(mastodon_and_pixelfed):
-    removal = plan_removal(list(mastodon_and_pixelfed.values()))
+    removal = plan_removal("acme", list(mastodon_and_pixelfed.values()))
+    resources = [c for c in removal.changes if c.kind != "directory"]
 
     assert removal.resources == ()
-    assert actions(removal.changes) == {rid: "delete" for rid in mastodon_and_pixelfed}
+    assert actions(resources) == {rid: "delete" for rid in mastodon_and_pixelfed}
     assert {c.data for c in removal.changes if c.kind == "bucket"} == {"delete"}
-    assert {c.reason for c in removal.changes} == {"the operator's account is removed"}
-    assert all(c.spec for c in removal.changes)
+    assert {c.reason for c in resources} == {"the operator's account is removed"}
+    assert all(c.spec for c in resources)
+
+
+def test_removing_the_account_also_removes_the_operators_directory_at_identity(mastodon_and_pixelfed):
+    for applied in (list(mastodon_and_pixelfed.values()), []):  # a directory exists before anything is deployed
+        [directory] = [c for c in plan_removal("acme", applied).changes if c.kind == "directory"]
+
+        assert (directory.resource_id, directory.action, directory.service, directory.data) == ("acme/_/directory", "delete", "_", None)
+        assert "directory, synced people and groups" in directory.reason
 
 
 def test_the_removal_record_names_each_removed_resource(mastodon_and_pixelfed):
-    items = {item["resource_id"]: item for item in removed_items(plan_removal(list(mastodon_and_pixelfed.values())))}
+    items = {item["resource_id"]: item for item in removed_items(plan_removal("acme", list(mastodon_and_pixelfed.values())))}
 
     assert items["acme/mastodon/vm"] == {"resource_id": "acme/mastodon/vm", "kind": "vm", "service": "mastodon", "data": "delete", "name": "acme-mastodon"}
     assert items["acme/pixelfed/bucket"]["data"] == "delete"

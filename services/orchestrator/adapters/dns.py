@@ -20,6 +20,8 @@ __all__ = ["DnsError", "PowerDns", "RRSet"]
 class DnsError(RuntimeError):
     """A refusal or failure of PowerDNS. `status` is None when no answer came."""
 
+    backend = "dns"
+
     def __init__(self, status: int | None, message: str) -> None:
         super().__init__(f"{status or 'no answer'}: {message}")
         self.status = status
@@ -29,6 +31,11 @@ class DnsError(RuntimeError):
     def transient(self) -> bool:
         """Server-side or connection trouble: the same call may succeed later. 4xx never will."""
         return self.status is None or self.status >= 500
+
+    @property
+    def kind(self) -> str:
+        """For the metrics: http_<status>, or unreachable."""
+        return f"http_{self.status}" if self.status else "unreachable"
 
 
 class PowerDns:

@@ -33,13 +33,22 @@ PERMANENT_500 = (
     "not implemented",
 )
 TRANSIENT_TASK = ("got timeout", "is locked", "already exists", "try again", "timed out", "temporarily")
+LOCKED = ("can't lock file", "got timeout", "is locked", "stayed locked")
 
 
 class ProxmoxError(RuntimeError):
-    def __init__(self, message: str, transient: bool, status: int | None = None) -> None:
+    backend = "proxmox"
+
+    def __init__(self, message: str, transient: bool, status: int | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.transient = transient
         self.status = status
+        self.kind = kind or ("lock_timeout" if _locked(message) else f"http_{status}" if status else None)
+        """For the metrics: lock_timeout, http_<status>, reset, unreachable, timeout, task_failed, task_timeout."""
+
+
+def _locked(text: str) -> bool:
+    return any(marker in text for marker in LOCKED)
 
 
 def classify(exc: Exception, doing: str) -> ProxmoxError:
@@ -54,7 +63,8 @@ def classify(exc: Exception, doing: str) -> ProxmoxError:
             transient = False
         return ProxmoxError(f"{doing}: {status} {content}", transient=transient, status=status)
     if isinstance(exc, RequestsConnectionError | Timeout | ChunkedEncodingError | ConnectionError):
-        return ProxmoxError(f"{doing}: Proxmox unreachable ({exc.__class__.__name__})", transient=True)
+        kind = "timeout" if isinstance(exc, Timeout) else "unreachable" if "refused" in str(exc).lower() else "reset"
+        return ProxmoxError(f"{doing}: Proxmox unreachable ({exc.__class__.__name__})", transient=True, kind=kind)
     return ProxmoxError(f"{doing}: {exc}", transient=False)
 
 
@@ -165,7 +175,8 @@ class Proxmox:
                 if exit_status == "OK" or exit_status.startswith("WARNINGS"):
                     return
                 transient = any(marker in exit_status for marker in TRANSIENT_TASK)
-                raise ProxmoxError(f"{doing}: task failed: {exit_status}", transient=transient)
+                kind = None if _locked(exit_status) else "task_failed"  # a lock timeout says so in its message
+                raise ProxmoxError(f"{doing}: task failed: {exit_status}", transient=transient, kind=kind)
             if time.monotonic() > deadline:
                 raise TaskTimeout(f"{doing}: task still running after {timeout or self.task_timeout:.0f}s")
             await asyncio.sleep(self.poll_interval)
@@ -199,7 +210,7 @@ class Proxmox:
 
 class TaskTimeout(ProxmoxError):
     def __init__(self, message: str) -> None:
-        super().__init__(message, transient=True)
+        super().__init__(message, transient=True, kind="task_timeout")
 
 
 def quote_keys(keys: list[str]) -> str:

@@ -143,6 +143,11 @@ class Store:
             query = query.where(Deployment.operator_id == operator_id)
         return list((await self.session.execute(query)).scalars())
 
+    async def deployment_counts(self) -> dict[str, int]:
+        """How many deployments are in each state."""
+        query = select(Deployment.state, func.count()).group_by(Deployment.state)
+        return {state: count for state, count in (await self.session.execute(query)).all()}
+
     async def latest_deployment(self, operator_id: str) -> Deployment | None:
         query = (
             select(Deployment)

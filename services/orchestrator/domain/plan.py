@@ -1,7 +1,8 @@
 """A plan (resources + changes) as the steps a deployment executes, with every dependency the
 executor must respect: the declared ones, the implicit ones (a DNS record after the VM whose
 address it holds, a VM after the operator's SSH key), and for deletions the reverse order
-(records and configurations first, then VMs, then data and credentials)."""
+(records and configurations first, then VMs, then data and credentials, and at the very end of an
+operator's removal its directory at identity)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,10 +10,10 @@ from typing import Any
 
 from contracts.resources import Change
 
-DELETE_RANK = {"dns": 0, "nixos": 0, "vm": 1}
+DELETE_RANK = {"dns": 0, "nixos": 0, "vm": 1, "directory": 3}
 """Deletions of a lower rank finish before those of a higher one; anything else ranks 2."""
 
-REMOTE_KINDS = {"bucket": "storage", "account": "identity", "mail": "identity", "sshkey": "identity"}
+REMOTE_KINDS = {"bucket": "storage", "account": "identity", "mail": "identity", "sshkey": "identity", "directory": "identity"}
 """Kinds another service makes on the orchestrator's command."""
 
 
