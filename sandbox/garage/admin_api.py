@@ -35,10 +35,8 @@ class AdminHandler(Handler):
     def _serve(self) -> None:
         path, _, qs = self.path.partition("?")
         try:
-            if path == "/sandbox/inventory" and self.command == "GET":
-                if not ipaddress.ip_address(self.client_address[0]).is_loopback:
-                    raise errors.forbidden("the sandbox inventory is only served to loopback clients")
-                return self._json(self.cluster.state.inventory())
+            if path.startswith("/sandbox/"):
+                return self._sandbox_control(path)
             if path == "/health" and self.command == "GET":
                 return self._health()
             self._json(self._operation(path, qs))
@@ -46,6 +44,21 @@ class AdminHandler(Handler):
             self._error(e, path)
         except Exception as e:  # noqa: BLE001 - a stand-in bug must still answer, as Garage would
             self._error(errors.internal(f"{type(e).__name__}: {e}"), path)
+
+    def _sandbox_control(self, path: str) -> None:
+        """The tests' side door, loopback only: the inventory, and faults to inject."""
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            raise errors.forbidden("the sandbox controls are only served to loopback clients")
+        if path == "/sandbox/inventory" and self.command == "GET":
+            return self._json(self.cluster.state.inventory())
+        if path == "/sandbox/faults" and self.command == "POST":
+            fault = json.loads(self.read_body() or b"{}")
+            try:
+                self.cluster.faults.inject(fault["operation"], fault.get("kind", "http_500"), int(fault.get("count", 1)))
+            except (KeyError, ValueError) as exc:
+                raise errors.bad_request(f"a fault needs an operation and a known kind: {exc}") from None
+            return self._json({"injected": fault})
+        raise errors.bad_request(f"Unknown sandbox control: {self.command} {path}")
 
     def _error(self, e: ApiError, path: str) -> None:
         body = {"code": e.code, "message": e.message, "region": self.cluster.region, "path": path}

@@ -56,6 +56,9 @@ class Running:
     def garage_inventory(self) -> dict:
         return httpx.get(f"{self.stack.garage_admin_url}/sandbox/inventory").json()
 
+    def garage_fault(self, operation: str, kind: str = "http_500", count: int = 1) -> None:
+        httpx.post(f"{self.stack.garage_admin_url}/sandbox/faults", json={"operation": operation, "kind": kind, "count": count}).raise_for_status()
+
 
 def _in(view: dict, states) -> dict | None:
     return view if view["state"] in states else None

@@ -3,15 +3,19 @@ the sandbox Proxmox / Garage / NixOS target. Tests run in order and build on eac
 
 import asyncio
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections import Counter
 
 import nats
+from nats.js.errors import NotFoundError
 import pytest
 
-from contracts import decode
+from contracts import decode, encode
+from contracts.events import ConfigSubmitted
 from contracts.requests import SecretReply
 from contracts.subjects import STREAM
 from sandbox.nixos_target import records
@@ -39,7 +43,12 @@ def stream_messages(stack) -> list:
         connection = await nats.connect(stack.nats.url, **stack.admin_options())
         js = connection.jetstream()
         last = (await js.stream_info(STREAM)).state.last_seq
-        messages = [await js.get_msg(STREAM, seq) for seq in range(1, last + 1)]
+        messages = []
+        for seq in range(1, last + 1):
+            try:
+                messages.append(await js.get_msg(STREAM, seq))
+            except NotFoundError:  # a dead letter taken out when it was replayed
+                continue
         await connection.close()
         return messages
 
@@ -197,6 +206,40 @@ def test_a_malformed_message_is_dead_lettered_and_the_services_keep_working(runn
     assert running.wait_for(acme, response.json()["deployment_id"])["state"] == "succeeded"
 
 
+def test_a_poison_submission_is_parked_with_its_reason_and_once_fixed_and_replayed_it_deploys(running, tmp_path):
+    poison = json.loads(encode(ConfigSubmitted(
+        correlation_id=str(uuid.uuid4()), operator_id="hooli", producer="panel", revision=1,
+        configuration=mastodon_and_pixelfed("hooli.example"),
+    )))
+    poison["revision"] = 0  # revisions start at 1: its consumer can never accept it as it is
+
+    async def inject():
+        connection = await nats.connect(running.stack.nats.url, **running.stack.admin_options())
+        await connection.jetstream().publish("config.submitted", json.dumps(poison).encode())
+        await connection.close()
+
+    asyncio.run(inject())
+    fedi = lambda *args, **env: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "fedi", "dlq", *args, "--home", str(running.stack.home)],
+        capture_output=True, text=True, timeout=60, env=os.environ | env,
+    )
+    listed = wait_until(lambda: [line for line in fedi("list").stdout.splitlines() if "config.submitted" in line and "revision" in line],
+                        30, "the poison submission among the dead letters")
+    sequence = listed[-1].split()[0].lstrip("#")
+    editor = tmp_path / "fix-revision"
+    editor.write_text('#!/bin/sh\nsed -i \'s/"revision": 0/"revision": 1/\' "$1"\n')
+    editor.chmod(0o755)
+
+    replayed = fedi("replay", sequence, "--edit", EDITOR=str(editor), VISUAL=str(editor))
+
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    wait_until(
+        lambda: any(m.subject == "deployment.succeeded" and poison["correlation_id"].encode() in m.data for m in stream_messages(running.stack)),
+        90, "the replayed submission deployed",
+    )
+    assert sequence not in [line.split()[0].lstrip("#") for line in fedi("list").stdout.splitlines() if line.startswith("#")]
+
+
 def test_an_orchestrator_killed_mid_deployment_resumes_and_makes_no_second_vm(running):
     globex = running.operator("globex")
     running.proxmox_control("latency", {"qmclone": 1.5})
@@ -215,6 +258,24 @@ def test_an_orchestrator_killed_mid_deployment_resumes_and_makes_no_second_vm(ru
     assert final["state"] == "succeeded", final
     names = Counter(vm["name"] for vm in running.proxmox_inventory() if vm["name"].startswith("globex-"))
     assert names == {"globex-mastodon": 1, "globex-pixelfed": 1}
+
+
+def test_a_deployment_whose_bucket_was_made_on_a_second_delivery_shows_that_in_its_trace(running):
+    initech = running.operator("initech")
+    running.garage_fault("CreateBucket", "http_500", count=1)  # storage's first try fails: the message comes again
+
+    response = running.submit(initech, mastodon_and_pixelfed("initech.example"))
+    final = running.wait_for(initech, response.json()["deployment_id"])
+    assert final["state"] == "succeeded", final
+
+    timeline = subprocess.run(
+        [sys.executable, "-m", "fedi", "trace", final["id"], "--timeline", "--home", str(running.stack.home)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert timeline.returncode == 0, timeline.stderr
+    redelivered = [line for line in timeline.stdout.splitlines() if "REDELIVERED" in line]
+    assert redelivered and all("bucket.created" in line for line in redelivered), timeline.stdout
+    assert any(line.strip().startswith("storage") and "redeliveries 1" in line for line in timeline.stdout.splitlines())
 
 
 def test_state_survives_a_restart_of_the_whole_stack(running, acme, first_deployment):
