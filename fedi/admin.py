@@ -36,3 +36,6 @@ def create(
             console.print(f"[red]{field}: {message}[/red]")
         raise typer.Exit(1) from None
     console.print(f"provider admin [bold]{email}[/bold] created; log in at the panel.")
+    from .audit import note_local
+
+    note_local(home, "admin.created", email)

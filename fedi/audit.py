@@ -2,6 +2,7 @@
 
 import asyncio
 import getpass
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -43,3 +44,17 @@ def note(url: str, options: dict, action: str, target: str, **details: str) -> N
         asyncio.run(record_once(url, entry, options))
     except Exception as exc:  # the bus being away must not undo what was done; say so instead
         console.print(f"[yellow]warning: not written to the audit log: {exc}[/yellow]")
+
+
+def note_local(home: Path, action: str, target: str, **details: str) -> None:
+    """The same, for a command that works on a local database: written when the `fedi up` stack in
+    `home` runs, said plainly when it does not."""
+    described = home / "stack.json"
+    if not described.exists():
+        console.print(f"[yellow]warning: not written to the audit log: no running stack in {home}[/yellow]")
+        return
+    from runtime.connection import connect_options
+
+    stack = json.loads(described.read_text())
+    credentials = json.loads(Path(stack["nats_credentials"]).read_text()) if stack.get("nats_credentials") else {}
+    note(stack["nats"], connect_options(**credentials), action, target, **details)

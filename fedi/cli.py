@@ -101,6 +101,9 @@ def operator_create(name: str, home: Home = Path("var")) -> None:
         raise typer.Exit(1) from None
     console.print(f"operator [bold]{name}[/bold] created. API token (shown once):")
     print(token)
+    from .audit import note_local
+
+    note_local(home, "operator.created", name)
 
 
 @app.command()

@@ -53,6 +53,9 @@ def test_ctrl_c_stops_every_process_cleanly_and_the_next_start_finds_the_deploym
     try:
         wait_until(lambda: healthy(url), 120, "the panel of fedi up")
         auth = {"Authorization": f"Bearer {operator_token(home)}"}
+        audited = subprocess.run([sys.executable, "-m", "fedi", "audit", "--action", "operator.created", "--home", str(home)],
+                                 capture_output=True, text=True, timeout=60)
+        assert "operator.created acme" in audited.stdout, audited.stdout + audited.stderr
         deployment = httpx.post(f"{url}/api/v1/configuration", json=mastodon_and_pixelfed(), headers=auth, timeout=10).json()["deployment_id"]
         wait_until(lambda: httpx.get(f"{url}/api/v1/deployments/{deployment}", headers=auth).json()["state"] == "succeeded", 120,
                    "the deployment")
