@@ -85,7 +85,7 @@ def mastodon_and_pixelfed() -> dict[str, Resource]:
 def test_each_enabled_service_gets_a_vm_bucket_admin_and_mail_account_address_record_and_nixos(mastodon_and_pixelfed):
     assert sorted(mastodon_and_pixelfed) == sorted(
         [f"acme/{service}/{kind}" for service in ("mastodon", "pixelfed") for kind in SERVICE_KINDS]
-        + ["acme/_/sshkey", "acme/_/dns/spf"]
+        + ["acme/_/sshkey", "acme/_/dns/spf", "acme/_/dns/dmarc"]
     )
     for rid, resource in mastodon_and_pixelfed.items():
         _, service, kind, *_ = rid.split("/")
@@ -158,6 +158,17 @@ def test_the_domain_gets_an_spf_record_allowing_the_providers_relay_and_no_mx_un
     assert with_policy(mail_relay={"host": "relay.provider.example"}).mail_relay.spf_record == "v=spf1 a:relay.provider.example ~all"
 
 
+def test_the_domain_gets_a_dmarc_record_and_the_relays_dkim_key_when_the_provider_gives_one(mastodon_and_pixelfed):
+    dmarc = mastodon_and_pixelfed["acme/_/dns/dmarc"].spec
+    assert (dmarc.name, dmarc.type, dmarc.content) == ("_dmarc.example.org.", "TXT", ("v=DMARC1; p=none",))
+    assert "acme/_/dns/dkim" not in mastodon_and_pixelfed
+    key = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAr" + "A" * 40
+    signed = plan(configuration(mastodon={}), policy=with_policy(mail_relay={"dkim": {"selector": "fedi2027", "public_key": key}, "dmarc": ""}))
+    dkim = signed["acme/_/dns/dkim"].spec
+    assert (dkim.name, dkim.type, dkim.content) == ("fedi2027._domainkey.example.org.", "TXT", (f"v=DKIM1; k=rsa; p={key}",))
+    assert "acme/_/dns/dmarc" not in signed
+
+
 def test_records_go_into_the_providers_zone_when_the_domain_is_under_it():
     hosted = with_policy(dns={"zones": ["fedi.provider.example", "provider.example"]})
     records = plan(configuration("acme.fedi.provider.example", mastodon={}), policy=hosted)
@@ -209,7 +220,12 @@ def test_combined_placement_runs_every_service_on_one_vm_sized_for_all_of_them()
     assert [r.id for r in resources.values() if r.kind in ("vm", "nixos")] == ["acme/_/vm", "acme/_/nixos"]
     settings = resources["acme/_/nixos"].spec.config["fediversity"]
     assert (settings["vm"]["name"], settings["mastodon"]["enable"], settings["pixelfed"]["enable"]) == ("acme-fedi", True, True)
-    assert resources["acme/pixelfed/dns/host"].spec.address_of == "acme/_/vm"
+    machine = resources["acme/_/dns/machine"].spec
+    assert (machine.name, machine.type, machine.address_of) == ("acme-fedi.example.org.", "A", "acme/_/vm")
+    alias = resources["acme/pixelfed/dns/host"].spec
+    assert (alias.name, alias.type, alias.content) == ("pixelfed.example.org.", "CNAME", ("acme-fedi.example.org.",)), (
+        "the services' names are aliases of the one machine: a new address changes one record"
+    )
     assert {"acme/mastodon/bucket", "acme/pixelfed/account", "acme/pixelfed/mail"} <= set(resources["acme/_/nixos"].depends_on)
 
 
@@ -396,6 +412,7 @@ def test_changes_say_what_is_created_updated_unchanged_and_deleted(mastodon_and_
     assert found == {
         "acme/_/sshkey": "unchanged",
         "acme/_/dns/spf": "unchanged",
+        "acme/_/dns/dmarc": "unchanged",
         **{f"acme/mastodon/{kind}": "unchanged" for kind in SERVICE_KINDS},
         "acme/mastodon/nixos": "update",
         **{f"acme/peertube/{kind}": "create" for kind in SERVICE_KINDS},
@@ -509,7 +526,7 @@ def test_switching_dns_mail_and_keys_off_deletes_what_they_made(mastodon_and_pix
     found = actions(plan_configuration("acme", configuration(mastodon={}, pixelfed={}), OFF, list(mastodon_and_pixelfed.values())).changes)
 
     assert {rid for rid, action in found.items() if action == "delete"} == {
-        "acme/_/sshkey", "acme/_/dns/spf", *(f"acme/{s}/{k}" for s in ("mastodon", "pixelfed") for k in ("mail", "dns/host"))
+        "acme/_/sshkey", "acme/_/dns/spf", "acme/_/dns/dmarc", *(f"acme/{s}/{k}" for s in ("mastodon", "pixelfed") for k in ("mail", "dns/host"))
     }
     assert found["acme/mastodon/vm"] == "update"  # no deploy key to install any more
 

@@ -79,8 +79,11 @@ def plan_resources(operator: str, config: OperatorConfiguration, policy: Policy)
         vm = VmResource(id=rid(group, "vm"), service=group, depends_on=key, spec=_vm_spec(operator, group, services, policy))
         resources.append(vm)
         needs = [vm.id, *key]
+        machine = _machine_record(operator, config, policy, vm) if group == OPERATOR_WIDE else None
+        if machine is not None:
+            resources.append(machine)
         for service in services:
-            for resource in _service_resources(operator, service, config, policy, vm):
+            for resource in _service_resources(operator, service, config, policy, vm, machine):
                 resources.append(resource)
                 needs.append(resource.id)
         resources.append(
@@ -128,7 +131,26 @@ def _vm_spec(operator: str, group: str, services: tuple[str, ...], policy: Polic
     )
 
 
-def _service_resources(operator: str, service: str, config: OperatorConfiguration, policy: Policy, vm: VmResource) -> list[Resource]:
+def _address_record(policy: Policy, vm: VmResource, zone: str, name: str) -> DnsRecordSpec:
+    pool = policy.ip_pools.get(vm.spec.ip_pool) if vm.spec.ip_pool else None
+    return DnsRecordSpec(zone=zone, name=name, type=pool.record_type if pool else "A", ttl=policy.dns.ttl, address_of=vm.id)
+
+
+def _machine_record(operator: str, config: OperatorConfiguration, policy: Policy, vm: VmResource) -> DnsResource | None:
+    """The shared VM's own name (<vm>.<domain>): its services' host names are CNAMEs of it, so a new
+    address changes one record."""
+    if not policy.dns.enabled:
+        return None
+    name = f"{vm.spec.name}.{config.domain}."
+    return DnsResource(
+        id=resource_id(operator, OPERATOR_WIDE, "dns", "machine"), service=OPERATOR_WIDE, depends_on=(vm.id,),
+        spec=_address_record(policy, vm, policy.zone_for(config.domain), name),
+    )
+
+
+def _service_resources(
+    operator: str, service: str, config: OperatorConfiguration, policy: Policy, vm: VmResource, machine: DnsResource | None = None,
+) -> list[Resource]:
     rid = lambda kind, role=None: resource_id(operator, service, kind, role)  # noqa: E731
     user = config.initial_user
     resources: list[Resource] = []
@@ -157,21 +179,12 @@ def _service_resources(operator: str, service: str, config: OperatorConfiguratio
             )
         )
     if policy.dns.enabled:
-        pool = policy.ip_pools.get(vm.spec.ip_pool) if vm.spec.ip_pool else None
-        resources.append(
-            DnsResource(
-                id=rid("dns", "host"),
-                service=service,
-                depends_on=(vm.id,),
-                spec=DnsRecordSpec(
-                    zone=policy.zone_for(config.domain),
-                    name=host_name(service, config.domain) + ".",
-                    type=pool.record_type if pool else "A",
-                    ttl=policy.dns.ttl,
-                    address_of=vm.id,
-                ),
-            )
-        )
+        zone, name = policy.zone_for(config.domain), host_name(service, config.domain) + "."
+        if machine is None:
+            resources.append(DnsResource(id=rid("dns", "host"), service=service, depends_on=(vm.id,), spec=_address_record(policy, vm, zone, name)))
+        else:
+            alias = DnsRecordSpec(zone=zone, name=name, type="CNAME", ttl=policy.dns.ttl, content=(machine.spec.name,))
+            resources.append(DnsResource(id=rid("dns", "host"), service=service, depends_on=(machine.id,), spec=alias))
     return resources
 
 
@@ -180,14 +193,16 @@ def _mail_records(operator: str, config: OperatorConfiguration, policy: Policy) 
     if not (policy.dns.enabled and policy.mail_relay.enabled):
         return []
     relay = policy.mail_relay
-    record = lambda role, type_, content: DnsResource(  # noqa: E731
+    record = lambda role, type_, content, name=config.domain + ".": DnsResource(  # noqa: E731
         id=resource_id(operator, OPERATOR_WIDE, "dns", role),
         service=OPERATOR_WIDE,
-        spec=DnsRecordSpec(
-            zone=policy.zone_for(config.domain), name=config.domain + ".", type=type_, ttl=policy.dns.ttl, content=content
-        ),
+        spec=DnsRecordSpec(zone=policy.zone_for(config.domain), name=name, type=type_, ttl=policy.dns.ttl, content=content),
     )
     records = [record("spf", "TXT", (relay.spf_record,))]
+    if relay.dmarc:
+        records.append(record("dmarc", "TXT", (relay.dmarc,), f"_dmarc.{config.domain}."))
+    if relay.dkim is not None:
+        records.append(record("dkim", "TXT", (relay.dkim.record,), f"{relay.dkim.selector}._domainkey.{config.domain}."))
     if relay.mx:
         records.append(record("mx", "MX", tuple(f"{10 * (i + 1)} {host}." for i, host in enumerate(relay.mx))))
     return records

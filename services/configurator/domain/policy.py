@@ -195,6 +195,16 @@ class OperatorPolicy(_Strict):
     )
 
 
+class Dkim(_Strict):
+    selector: Host = Field(description="The selector the relay signs with, e.g. fedi2027.")
+    public_key: str = Field(pattern=r"^[A-Za-z0-9+/=]{40,}$", description="The relay's DKIM public key, base64 (no PEM lines).")
+    key_type: Literal["rsa", "ed25519"] = "rsa"
+
+    @property
+    def record(self) -> str:
+        return f"v=DKIM1; k={self.key_type}; p={self.public_key}"
+
+
 class MailRelay(_Strict):
     enabled: bool = True
     host: Host = "smtp.relay.provider.example"
@@ -202,6 +212,11 @@ class MailRelay(_Strict):
     security: Literal["starttls", "tls"] = "starttls"
     spf: str = Field(default="", description="SPF mechanisms allowing the relay to send, e.g. include:_spf.relay.example; empty: a:<host>.")
     mx: tuple[Host, ...] = Field(default=(), description="Hosts receiving mail (bounces) for operator domains, most preferred first; empty: no MX record.")
+    dmarc: str = Field(
+        default="v=DMARC1; p=none", pattern=r"^(v=DMARC1;.*)?$",
+        description="The _dmarc record of operator domains (p=none only reports); empty: no DMARC record.",
+    )
+    dkim: "Dkim | None" = Field(default=None, description="The relay's DKIM key, published under each operator domain; none: not published.")
 
     @property
     def spf_record(self) -> str:
