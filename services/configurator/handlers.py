@@ -72,6 +72,9 @@ async def record_applied(event: DeploymentSucceeded, uow: UnitOfWork, fleet: Fle
     if removal is not None and removal.completed_at is None:
         removal.completed_at = at
         removal.keep_until = at + (removal.keep_until - removal.requested_at)  # the retention counts from now
+        held = [*await states.held_over_time(removal.operator_id), {"from": at.isoformat(), "revision": event.revision,
+                "deployment_id": event.deployment_id, "vms": 0, "cores": 0, "memory_mib": 0, "disk_gib": 0, "buckets": 0}]
+        removal.accounting_json = json.dumps(held, sort_keys=True)  # kept for the retention period, like the removal
         await states.forget(removal.operator_id)
         log.info("operator removed", keep_until=removal.keep_until.isoformat())
 

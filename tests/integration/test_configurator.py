@@ -251,6 +251,9 @@ async def test_removing_an_account_deletes_everything_keeps_a_record_and_then_st
     await configurator.applied(removal, eventually)
     [record] = await configurator.rows(RemovalRecord)
     assert record.completed_at is not None
+    held, gone = record.accounting
+    assert (held["revision"], held["vms"], held["buckets"], held["cores"]) == (1, 2, 2, sum(r.spec.cores for r in applied.resources if r.kind == "vm"))
+    assert (gone["vms"], gone["buckets"]) == (0, 0) and gone["from"] >= held["from"], "the accounting record says what was held until when"
     assert await configurator.rows(DesiredState) == []
     configurator.revisions["acme"] = 0
     fresh = await configurator.answer_to(await configurator.submit(configuration(mastodon={})), eventually)

@@ -70,10 +70,16 @@ class RemovalRecord(Base):
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     """Its deployment failed: the operator may ask again, and the next removal deletes what is left."""
     keep_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    accounting_json: Mapped[str] = mapped_column(Text, default="[]")
+    """The accounting record kept with it: what the operator held from when (every applied plan)."""
 
     @property
     def removed(self) -> list[dict]:
         return json.loads(self.removed_json)
+
+    @property
+    def accounting(self) -> list[dict]:
+        return json.loads(self.accounting_json)
 
 
 class DesiredStates:
@@ -168,6 +174,16 @@ class DesiredStates:
             update(DesiredState).where(DesiredState.deployment_id == deployment_id, DesiredState.outcome.is_(None)).values(outcome=outcome)
         )
 
+    async def held_over_time(self, operator_id: str) -> list[dict]:
+        """From when the operator held what: one entry per applied plan, oldest first, in the units
+        a provider bills (VMs, cores, memory, disk, buckets)."""
+        query = (
+            select(DesiredState)
+            .where(DesiredState.operator_id == operator_id, DesiredState.applied_at.is_not(None))
+            .order_by(DesiredState.sequence)
+        )
+        return [_holding(state) for state in (await self.session.execute(query)).scalars()]
+
     async def forget(self, operator_id: str) -> None:
         await self.session.execute(delete(DesiredState).where(DesiredState.operator_id == operator_id))
 
@@ -192,3 +208,17 @@ class Removals:
         """Drops the records whose retention period is over; returns how many."""
         result = await self.session.execute(delete(RemovalRecord).where(RemovalRecord.keep_until < at))
         return result.rowcount
+
+
+def _holding(state: DesiredState) -> dict:
+    vms = [r.spec for r in state.resources if r.kind == "vm"]
+    return {
+        "from": state.applied_at.isoformat(),
+        "revision": state.revision,
+        "deployment_id": state.deployment_id,
+        "vms": len(vms),
+        "cores": sum(vm.cores for vm in vms),
+        "memory_mib": sum(vm.memory_mib for vm in vms),
+        "disk_gib": sum(vm.disk_gib for vm in vms),
+        "buckets": sum(1 for r in state.resources if r.kind == "bucket"),
+    }
