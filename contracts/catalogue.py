@@ -56,6 +56,8 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(events.DirectorySyncFailed, "identity", ("panel",)),
     Entry(commands.DirectoryRemovalRequested, "orchestrator", ("identity",)),
     Entry(events.DirectoryRemoved, "identity", ("orchestrator", "panel")),
+    Entry(commands.StorageRemovalRequested, "orchestrator", ("storage",)),
+    Entry(events.StorageRemoved, "storage", ("orchestrator", "panel")),
     Entry(fleet.CampaignRequested, "panel", ("configurator",)),
     Entry(fleet.CampaignControlRequested, "panel", ("configurator",)),
     Entry(fleet.MaintenanceWindowChosen, "panel", ("configurator",)),

@@ -26,7 +26,7 @@ class BucketRequested(Command):
 
 class AccountRequested(Command):
     """Create (or find) an account in the operator's directory (orchestrator -> identity): a service
-    admin account, or an SMTP relay account a service sends mail with."""
+    admin account, an SMTP relay account a service sends mail with, or the operator's directory reader."""
 
     type: Literal["account.requested"] = subjects.ACCOUNT_REQUESTED
     version: Literal[1] = 1
@@ -36,7 +36,11 @@ class AccountRequested(Command):
     username: str
     email: str
     display_name: str
-    purpose: Literal["admin", "smtp"] = Field(default="admin", description="admin: the service's admin account; smtp: its mail relay account.")
+    purpose: Literal["admin", "smtp", "reader"] = Field(
+        default="admin",
+        description="admin: the service's admin account; smtp: its mail relay account; reader: the operator's read-only"
+        " directory account its services bind as (cn=reader,ou=<operator>), one per operator.",
+    )
 
 
 class AccountDeletionRequested(Command):
@@ -48,7 +52,7 @@ class AccountDeletionRequested(Command):
     resource_id: str
     service: str
     username: str
-    purpose: Literal["admin", "smtp"] = "admin"
+    purpose: Literal["admin", "smtp", "reader"] = "admin"
 
 
 class BucketDeletionRequested(Command):
@@ -103,3 +107,14 @@ class DirectoryRemovalRequested(Command):
     type: Literal["directory.removal.requested"] = subjects.DIRECTORY_REMOVAL_REQUESTED
     version: Literal[1] = 1
     deployment_id: str
+
+
+class StorageRemovalRequested(Command):
+    """Remove every bucket (emptied) and every key storage holds for the operator, whether a plan knows
+    them or not; buckets the provider assigned stay, their access revoked (orchestrator -> storage,
+    after the bucket deletions of an operator's removal, US 6.3)."""
+
+    type: Literal["storage.removal.requested"] = subjects.STORAGE_REMOVAL_REQUESTED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str = Field(description="The removal's step for it: <operator>/_/storage.")

@@ -14,11 +14,29 @@ from .subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, PLAN_PREVIEW, SECRET_G
 HERE = Path(__file__).parent
 CONFIGURATION_SCHEMA = HERE / "operator-configuration.schema.json"
 ASYNCAPI = HERE / "asyncapi.json"
+NIX_SERVICE_OPTIONS = HERE.parent / "nix" / "service-options.json"
+"""What nix/lib/service-options.nix declares each service's `options` from (typed as in the schema)."""
+NOT_SERVICE_OPTIONS = ("enable", "dataOnDisable")
+"""Settings of a service that are the control plane's, not the service's own."""
 
 
 def configuration_schema() -> dict:
     schema = OperatorConfiguration.model_json_schema(by_alias=True)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "operator-configuration", **schema}
+
+
+def nix_service_options() -> dict:
+    """Per service, each of its own settings of the configuration schema: type, bounds, default, text."""
+    schema = configuration_schema()
+    found = {}
+    for service in ("mastodon", "peertube", "pixelfed"):
+        definition = schema["$defs"][schema["properties"][service]["$ref"].rsplit("/", 1)[-1]]
+        found[service] = {
+            name: {key: spec[key] for key in ("type", "enum", "minimum", "maximum", "default", "description", "title") if key in spec}
+            for name, spec in sorted(definition["properties"].items())
+            if name not in NOT_SERVICE_OPTIONS
+        }
+    return found
 
 
 def asyncapi() -> dict:
@@ -66,7 +84,11 @@ def render(document: dict) -> str:
 
 
 def expected_files() -> dict[Path, str]:
-    return {CONFIGURATION_SCHEMA: render(configuration_schema()), ASYNCAPI: render(asyncapi())}
+    return {
+        CONFIGURATION_SCHEMA: render(configuration_schema()),
+        ASYNCAPI: render(asyncapi()),
+        NIX_SERVICE_OPTIONS: render(nix_service_options()),
+    }
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from . import subjects
 from .directory import DirectoryParameters, DirectoryProblemKind
@@ -292,3 +292,51 @@ class DirectoryRemoved(Message):
     ssh_keys_removed: int
     secrets_removed: int
     external_link_removed: bool = Field(description="Whether a link to the operator's own directory was dropped.")
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RemovedBucket(_Part):
+    name: str
+    objects: int = Field(description="Objects it held when it was removed (unfinished multipart uploads were aborted besides).")
+    bytes: int
+
+
+class RemovedKey(_Part):
+    access_key_id: str
+    name: str
+
+
+class ProviderBucket(_Part):
+    """A bucket the provider assigned to the operator (US 5.1): it stays with the provider, objects included."""
+
+    name: str
+    access_key_id: str = Field(description="The key the provider assigned with it.")
+    access_revoked: bool = Field(
+        description="The key can no longer reach the bucket. False: storage cannot take its rights (plain S3, or the "
+        "bucket is at another endpoint); the provider must."
+    )
+
+
+class NotRemoved(_Part):
+    name: str = Field(description="The bucket or key.")
+    reason: str
+
+
+class StorageRemoved(Message):
+    """Report of an operator's removal on the storage side: every bucket of theirs emptied and deleted,
+    every key deleted, the provider's buckets handed back (storage -> orchestrator, panel). A request
+    repeated for the same deployment reports the same; a later one only what is new."""
+
+    type: Literal["storage.removed"] = subjects.STORAGE_REMOVED
+    version: Literal[1] = 1
+    deployment_id: str
+    resource_id: str
+    buckets: tuple[RemovedBucket, ...] = ()
+    keys: tuple[RemovedKey, ...] = ()
+    provider_buckets: tuple[ProviderBucket, ...] = ()
+    not_removed: tuple[NotRemoved, ...] = Field(
+        default=(), description="What is still there and why; a later request tries again."
+    )

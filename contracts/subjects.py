@@ -45,6 +45,9 @@ DIRECTORY_SYNC_FAILED = "directory.sync.failed"
 DIRECTORY_REMOVAL_REQUESTED = "directory.removal.requested"
 DIRECTORY_REMOVED = "directory.removed"
 
+STORAGE_REMOVAL_REQUESTED = "storage.removal.requested"
+STORAGE_REMOVED = "storage.removed"
+
 NIXOS_DEPLOYED = "nixos.deployed"
 
 # Fleet-wide updates (contracts.fleet).

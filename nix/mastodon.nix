@@ -5,7 +5,7 @@
 # Mastodon's LDAP sign-in knows no groups: whoever ldap.userFilter lets in gets a plain account on
 # first sign-in; only the admin account made here is Owner (it signs in through LDAP as the same
 # user name). Other admins and moderators are given their role in Mastodon itself.
-# Understood `options`: singleUserMode (bool), registrations ("open" | "approval" | "closed").
+# Its `options` (typed from the configuration schema, nix/service-options.json): singleUserMode (bool), registrations ("open" | "approval" | "closed").
 { config, lib, ... }:
 let
   cfg = config.fediversity.mastodon;
@@ -21,14 +21,14 @@ let
       // lib.optionalAttrs useLdap { LDAP_PASSWORD = cfg.ldap.bindPasswordFile; };
   };
   initDb = config.systemd.services.mastodon-init-db;
-  registrations = { open = "open"; approval = "approved"; closed = "close"; }.${cfg.options.registrations or "approval"};
+  registrations = { open = "open"; approval = "approved"; closed = "close"; }.${cfg.options.registrations};
 in
 {
   options.fediversity.mastodon = service.declare { name = "mastodon"; title = "Mastodon"; };
 
   config = lib.mkIf cfg.enable (lib.mkMerge [
     {
-      inherit (service.checks "mastodon" [ "singleUserMode" "registrations" ] cfg) assertions warnings;
+      inherit (service.checks "mastodon" cfg) assertions;
 
       services.mastodon = {
         enable = true;
@@ -36,7 +36,7 @@ in
         configureNginx = true; # virtual host for localDomain with enableACME and forceSSL
         streamingProcesses = lib.max 1 (config.fediversity.vm.cores - 1);
         smtp.fromAddress = if useSmtp then cfg.smtp.fromAddress else "notifications@${cfg.hostName}";
-        extraConfig.SINGLE_USER_MODE = lib.boolToString (cfg.options.singleUserMode or false);
+        extraConfig.SINGLE_USER_MODE = lib.boolToString cfg.options.singleUserMode;
       };
 
       # tootctl cannot set a chosen password, so the account is created by tootctl and its

@@ -7,7 +7,7 @@
 # installed from npm and given its settings through PeerTube's REST API, as root. Members of the
 # admins, moderators and users groups get the Administrator, Moderator and User role when their
 # account is made at first sign-in; who is in none of them is refused.
-# Understood `options`: transcoding (bool), maxUploadGib (int; nginx's request body limit, which
+# Its `options` (typed from the configuration schema, nix/service-options.json): transcoding (bool), maxUploadGib (int; nginx's request body limit, which
 # bounds single-request uploads; resumable uploads come in chunks).
 { config, lib, pkgs, ... }:
 let
@@ -34,7 +34,7 @@ in
 
   config = lib.mkIf cfg.enable (lib.mkMerge [
     {
-      inherit (service.checks "peertube" [ "transcoding" "maxUploadGib" ] cfg) assertions warnings;
+      inherit (service.checks "peertube" cfg) assertions;
 
       services.peertube = {
         enable = true;
@@ -48,14 +48,14 @@ in
         serviceEnvironmentFile = environment.path;
         settings = {
           admin.email = cfg.admin.email;
-          transcoding.enabled = cfg.options.transcoding or true;
+          transcoding.enabled = cfg.options.transcoding;
         };
       };
 
       services.nginx.virtualHosts.${cfg.hostName} = {
         enableACME = true;
         forceSSL = true;
-        extraConfig = "client_max_body_size ${toString (cfg.options.maxUploadGib or 4)}G;";
+        extraConfig = "client_max_body_size ${toString cfg.options.maxUploadGib}G;";
       };
 
       system.activationScripts.fediversity-peertube-env = environment.script;

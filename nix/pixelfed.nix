@@ -6,7 +6,7 @@
 # sign anyone in with them: its LDAP user provider is commented out in config/auth.php and the
 # LdapRecord package it needs is not among its dependencies (a NixOS warning says so). It has no
 # settings for a user filter or groups, so roles are given in Pixelfed itself.
-# Understood `options`: registrations (bool: open sign-ups), maxPhotoMib (int).
+# Its `options` (typed from the configuration schema, nix/service-options.json): registrations (bool: open sign-ups), maxPhotoMib (int).
 { config, lib, ... }:
 let
   cfg = config.fediversity.pixelfed;
@@ -23,14 +23,14 @@ let
     generated = [ "APP_KEY" ];
   };
   dataDir = config.services.pixelfed.dataDir;
-  maxPhotoMib = cfg.options.maxPhotoMib or 15;
+  maxPhotoMib = cfg.options.maxPhotoMib;
 in
 {
   options.fediversity.pixelfed = service.declare { name = "pixelfed"; title = "Pixelfed"; };
 
   config = lib.mkIf cfg.enable (lib.mkMerge [
     {
-      inherit (service.checks "pixelfed" [ "registrations" "maxPhotoMib" ] cfg) assertions warnings;
+      inherit (service.checks "pixelfed" cfg) assertions;
 
       services.pixelfed = {
         enable = true;
@@ -42,7 +42,7 @@ in
           forceSSL = true;
         };
         settings = {
-          OPEN_REGISTRATION = cfg.options.registrations or false;
+          OPEN_REGISTRATION = cfg.options.registrations;
           MAX_PHOTO_SIZE = maxPhotoMib * 1024; # in KiB
         };
       };

@@ -7,7 +7,11 @@ let
     strMatching = pattern: mkType "string matching the pattern ${pattern}" (v: builtins.isString v && builtins.match pattern v != null);
     bool = mkType "boolean" builtins.isBool;
     int = mkType "signed integer" builtins.isInt;
-    ints.positive = mkType "positive integer, meaning >0" (v: builtins.isInt v && v > 0);
+    ints = {
+      positive = mkType "positive integer, meaning >0" (v: builtins.isInt v && v > 0);
+      between = lowest: highest: mkType "integer between ${toString lowest} and ${toString highest} (both inclusive)"
+        (v: builtins.isInt v && v >= lowest && v <= highest);
+    };
     path = mkType "absolute path" (v: builtins.isString v && builtins.substring 0 1 v == "/");
     anything = mkType "anything" (v: true);
     attrsOf = t: mkType "attribute set of ${t.description}"

@@ -1,11 +1,17 @@
 # What every Fediverse service module shares: the options it declares under
 # `fediversity.<name>` (mirroring the per-VM JSON: enable, hostName, s3.*, admin.*, smtp.*, ldap.*,
-# options), and its checks: S3, SMTP and LDAP settings are complete, and a warning for `options` keys
-# it does not understand.
+# and the service's own `options`, typed from the configuration's JSON Schema), and its checks: S3,
+# SMTP and LDAP settings are complete.
 { config, lib }:
 let
   inherit (lib) mkOption types;
   initialUser = config.fediversity.initialUser;
+  serviceOptions = builtins.fromJSON (builtins.readFile ../service-options.json);
+  typeOf = spec:
+    if spec ? enum then types.enum spec.enum
+    else if spec.type == "boolean" then types.bool
+    else if spec.type == "integer" then types.ints.between (spec.minimum or (-9223372036854775807)) (spec.maximum or 9223372036854775807)
+    else types.str;
 in
 {
   declare = { name, title }: {
@@ -145,14 +151,16 @@ in
         })
         { uid = "login name"; mail = "e-mail address"; cn = "display name"; };
     };
-    options = mkOption {
-      type = types.attrsOf types.anything;
-      default = { };
-      description = "Extra options from the operator's form; the module documents the keys it understands.";
-    };
+    # The service's own settings from the operator's form, typed as the configuration's JSON Schema
+    # says (nix/service-options.json is generated from it: `make docs`).
+    options = lib.mapAttrs (key: spec: mkOption {
+      type = typeOf spec;
+      default = spec.default;
+      description = "${spec.title}: ${spec.description}";
+    }) serviceOptions.${name};
   };
 
-  checks = name: understood: cfg: {
+  checks = name: cfg: {
     assertions = map
       (option: {
         assertion = cfg.s3.bucket == null || cfg.s3.${option} != null;
@@ -171,8 +179,5 @@ in
         message = "fediversity.${name}.ldap.${option} must be set when fediversity.${name}.ldap.url is.";
       })
       [ "bindDn" "bindPasswordFile" "searchBase" "groupBase" ];
-    warnings = map
-      (key: "fediversity.${name}.options.${key} is not understood by the ${name} module and is ignored.")
-      (lib.subtractLists understood (builtins.attrNames cfg.options));
   };
 }

@@ -47,11 +47,11 @@ def sample() -> dict:
 
 
 def setting_paths(value: dict, prefix: str = "") -> set[str]:
-    """Leaf key paths of a per-VM JSON; a service's free-form `options` counts as one leaf."""
+    """Leaf key paths of a per-VM JSON (a service's `options` are typed options too)."""
     paths = set()
     for key, child in value.items():
         path = f"{prefix}{key}"
-        if isinstance(child, dict) and key != "options":
+        if isinstance(child, dict):
             paths |= setting_paths(child, f"{path}.")
         else:
             paths.add(path)
@@ -89,14 +89,18 @@ def test_the_option_check_reports_what_nixos_would_reject(tmp_path):
     config = sample()
     config["fediversity"]["mastodon"]["s3"]["bukket"] = "typo"
     config["fediversity"]["vm"]["cores"] = "2"
+    config["fediversity"]["mastodon"]["options"]["registrations"] = "sometimes"
+    config["fediversity"]["mastodon"]["options"]["theme"] = "dark"
     (tmp_path / "vm.json").write_text(json.dumps(config))
 
     errors = nix_eval("-E", f'(import {NIX_DIR}/check).errorsIn "{tmp_path}/vm.json"')
 
-    assert errors == [
+    assert sorted(errors) == sorted([
         "The option `fediversity.mastodon.s3.bukket' does not exist.",
         "The option `fediversity.vm.cores' is not of type `positive integer, meaning >0'.",
-    ]
+        'The option `fediversity.mastodon.options.registrations\' is not of type `one of "open", "approval", "closed"\'.',
+        "The option `fediversity.mastodon.options.theme' does not exist.",
+    ]), "the service's own options are typed as the configuration schema says"
 
 
 # --- deployer + sandbox NixOS target --------------------------------------------------------
