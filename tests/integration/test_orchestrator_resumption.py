@@ -20,12 +20,13 @@ def sending(*commands: str) -> list[str]:
     return [*(f"before:{command}" for command in commands), f"after:{commands[0]}"]
 
 
-CREATING = around("vm.clone", "vm.configure", "vm.start", "dns.zone", "dns.replace", "nixos.deploy") + sending(
+CREATING = around("vm.clone", "vm.configure", "vm.resize", "vm.start", "dns.zone", "dns.replace", "nixos.deploy") + sending(
     "sshkey.request", "bucket.request", "account.request", "mail.request"
 )
 UPDATING = around("vm.configure", "vm.resize", "vm.reboot", "nixos.deploy")
 REPLACING = around("vm.shutdown", "vm.retire", "vm.clone", "vm.start", "dns.replace", "nixos.deploy")
 DELETING = around("dns.delete", "vm.shutdown", "vm.destroy") + sending("sshkey.delete", "account.delete", "bucket.delete", "mail.delete")
+KEEPING = around("dns.delete", "vm.shutdown", "vm.keep") + sending("account.delete", "bucket.delete", "mail.delete")
 
 
 def test_a_new_deployment_killed_at_every_side_effect_resumes_without_a_second_vm_or_record(world):
@@ -103,3 +104,23 @@ def test_a_removal_killed_at_every_side_effect_leaves_nothing_behind(world):
     assert w.proxmox_vms() == [] and w.records("acme.example.") == {}
     assert (w.stand_in.buckets, w.stand_in.accounts, w.stand_in.sshkeys) == ({}, {}, {})
     assert w.recorded() == {}
+
+
+def test_a_service_switched_off_keeping_its_data_killed_at_every_side_effect_keeps_one_vm_shut_down(world):
+    w = world
+    w.start()
+    both = resources("acme", services=("mastodon", "pixelfed"))
+    assert w.deploy(plan("acme", 1, both)) == "succeeded"
+    (pixelfed,) = [vm for vm in w.proxmox_vms() if vm["name"] == "acme-pixelfed"]
+    w.stop()
+
+    w.crash_at(*KEEPING)
+    w.start()
+    w.bus.publish(plan("acme", 2, resources("acme", services=("mastodon",)), before=both, data="keep"))
+    assert w.finish_through_crashes("acme-rev2") == "succeeded", w.reason("acme-rev2")
+
+    assert sorted(w.crashes()) == sorted(KEEPING)
+    (kept,) = [vm for vm in w.proxmox_vms() if vm["name"] == "acme-pixelfed"]
+    assert (kept["vmid"], kept["status"]) == (pixelfed["vmid"], "stopped") and "fedi-kept" in kept["tags"]
+    assert w.stand_in.buckets["fedi-acme-pixelfed"] == {"kept": True}
+    assert w.recorded()["acme/pixelfed/vm"]["state"] == "kept"
