@@ -16,6 +16,7 @@ from contracts.events import (
     PlanCreated,
     SshKeyCreated,
     SshKeyDeleted,
+    StorageRemoved,
 )
 from contracts.requests import SecretReply, SecretRequest
 from contracts.subjects import secret_get
@@ -127,6 +128,7 @@ def wiring(settings: Settings):
         bus.on(DirectoryRemoved, partial(handlers.record_directory_removed, wake=executor.wake))
         for failed in (BucketFailed, AccountFailed):
             bus.on(failed, partial(handlers.record_failed, wake=executor.wake, errors=executor.errors))
+        bus.on(StorageRemoved, partial(handlers.record_storage_removed, wake=executor.wake, errors=executor.errors))
         return [executor.run()]
 
     return wire

@@ -19,6 +19,7 @@ from contracts.events import (
     PlanCreated,
     SshKeyCreated,
     SshKeyDeleted,
+    StorageRemoved,
 )
 from contracts.resources import Resource
 from runtime import logs
@@ -143,16 +144,45 @@ async def record_directory_removed(event: DirectoryRemoved, uow: UnitOfWork, wak
     uow.after_commit(lambda: wake(event.deployment_id))
 
 
+async def record_storage_removed(event: StorageRemoved, uow: UnitOfWork, wake, errors: BackendErrors | None = None) -> None:
+    """Storage removed what it still held for the operator: the removal's step for it is done with
+    the report, or failed saying what is still there (trying again removes the rest)."""
+    if event.not_removed:
+        await _fail(event, uow, wake, errors, "; ".join(f"{left.name} was not removed: {left.reason}" for left in event.not_removed))
+        return
+    await _finish_waiting(event, uow, wake, DONE, storage_report(event))
+
+
+def storage_report(event: StorageRemoved) -> str:
+    buckets = ", ".join(f"{b.name} ({b.objects} objects, {b.bytes} bytes)" for b in event.buckets)
+    removed = [f"buckets {buckets}"] if buckets else []
+    removed += [f"{len(event.keys)} access keys"] if event.keys else []
+    words = f"removed {' and '.join(removed)}" if removed else "nothing else was left to remove"
+    for bucket in event.provider_buckets:
+        access = "its key's access revoked" if bucket.access_revoked else f"the provider must revoke key {bucket.access_key_id}"
+        words += f"; the provider's bucket {bucket.name} stays with the provider, {access}"
+    return words
+
+
 async def record_failed(event: BucketFailed | AccountFailed, uow: UnitOfWork, wake, errors: BackendErrors | None = None) -> None:
+    await _fail(event, uow, wake, errors, event.reason)
+
+
+async def _fail(event, uow: UnitOfWork, wake, errors: BackendErrors | None, reason: str) -> None:
+    if await _finish_waiting(event, uow, wake, FAILED, reason) and errors is not None:
+        uow.after_commit(lambda: errors.count(event.producer, "refused", transient=False))
+
+
+async def _finish_waiting(event, uow: UnitOfWork, wake, state: str, detail: str) -> bool:
+    """Finishes the step the event answers, if it is waiting for it; tells the panel and wakes the deployment."""
     store = Store(uow.session)
     step = await _waiting_step(store, event)
     if step is None:
-        return
-    step.finish(FAILED, event.reason)
+        return False
+    step.finish(state, detail)
     await _tell_progress(store, uow, event, step)
     uow.after_commit(lambda: wake(event.deployment_id))
-    if errors is not None:
-        uow.after_commit(lambda: errors.count(event.producer, "refused", transient=False))
+    return True
 
 
 async def _waiting_step(store: Store, event) -> Step | None:

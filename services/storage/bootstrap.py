@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from contracts.commands import BucketDeletionRequested, BucketRequested
+from contracts.commands import BucketDeletionRequested, BucketRequested, StorageRemovalRequested
 from contracts.requests import SecretRequest
 from contracts.subjects import secret_get
 from runtime import logs, secrets
@@ -11,7 +11,7 @@ from runtime.secrets import Secrets
 from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
 
-from . import handlers, usage
+from . import handlers, removal, usage
 from .adapters.garage import GarageAdmin
 from .adapters.garage_backend import GarageBackend
 from .adapters.plain_s3 import PlainS3Backend
@@ -44,6 +44,7 @@ def wiring(settings: Settings):
         storage = handlers.Storage(backend_of(settings), secrets_store, settings.s3_endpoint, settings.s3_region)
         bus.on(BucketRequested, partial(handlers.provision_bucket, storage=storage))
         bus.on(BucketDeletionRequested, partial(handlers.delete_bucket, storage=storage))
+        bus.on(StorageRemovalRequested, partial(removal.remove_operator, storage=storage))
         bus.respond(secret_get("storage"), SecretRequest, secrets_store.responder(units.database.session))
         if settings.usage_interval_seconds > 0:
             return [usage.report_usage_forever(units, storage, settings.usage_interval_seconds)]

@@ -16,7 +16,7 @@ from services.storage.adapters import s3 as s3_plane
 from services.storage.adapters.garage import GarageAdmin
 from services.storage.adapters.garage_backend import GarageBackend
 from services.storage.adapters.plain_s3 import PlainS3Backend
-from services.storage.domain import Backend, Refused, Unavailable
+from services.storage.domain import Backend, Refused, Unavailable, cleaner_key_name, operators_names
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +106,20 @@ def test_deleting_empties_a_bucket_of_more_than_one_page_and_its_unfinished_uplo
     assert backend.delete(bucket).bucket_existed is False, "deleting again is a harmless no-op"
 
 
+def test_holdings_are_the_buckets_of_the_names_asked_for_with_what_each_holds(backend: Backend, sandbox: GarageSandbox) -> None:
+    mine, theirs = name(), name()
+    operator = mine.removeprefix("fedi-").rsplit("-", 1)[0]
+    fill(client_for(sandbox, backend.ensure_bucket(mine, None, None)), mine, 3)
+    backend.ensure_bucket(theirs, None, None)
+
+    held = backend.holdings(operators_names(operator))
+
+    assert {bucket: (usage.objects, usage.bytes) for bucket, usage in held.buckets.items()} == {mine: (3, 30)}
+    assert set(held.keys.values()) <= {mine}, "plain S3 makes no keys; Garage names the bucket's key after it"
+    backend.delete(mine)
+    assert backend.holdings(operators_names(operator)).buckets == {}
+
+
 # ---- Garage: keys per bucket, quotas, revoking ----
 
 
@@ -191,6 +205,32 @@ def test_garage_failures_are_transient(garage: GarageBackend, sandbox: GarageSan
     assert "503 ServiceUnavailable" in str(unavailable.value)
 
 
+def test_holdings_find_a_key_whose_bucket_is_gone_and_deleting_it_twice_is_harmless(garage: GarageBackend, admin: GarageAdmin) -> None:
+    bucket = name()
+    operator = bucket.removeprefix("fedi-").rsplit("-", 1)[0]
+    left = admin.create_key(cleaner_key_name(bucket))  # as a deletion interrupted after its bucket went leaves it
+
+    assert garage.holdings(operators_names(operator)).keys == {left.id: cleaner_key_name(bucket)}
+    garage.delete_key(left.id)
+    garage.delete_key(left.id)
+    assert garage.holdings(operators_names(operator)).keys == {}
+
+
+def test_withdrawing_a_providers_key_takes_its_rights_on_the_bucket_and_leaves_the_key(
+    garage: GarageBackend, admin: GarageAdmin, sandbox: GarageSandbox
+) -> None:
+    shelf = admin.create_bucket(f"provider-{uuid.uuid4().hex[:8]}")
+    provider = admin.create_key("provider-shelf")
+    admin.allow(shelf.id, provider.id)
+    s3 = s3_plane.client(sandbox.s3_url, sandbox.region, provider.id, provider.secret, attempts=1)
+    s3.put_object(Bucket=shelf.alias, Key="theirs", Body=b"x")
+
+    assert garage.withdraw(shelf.alias, provider.id) is True
+    assert code_of(lambda: s3.get_object(Bucket=shelf.alias, Key="theirs")) == "AccessDenied"
+    assert provider.id in [k["id"] for k in sandbox.inventory()["keys"]] and garage.usage(shelf.alias).objects == 1
+    assert garage.withdraw(shelf.alias, provider.id) is True, "withdrawing again is harmless"
+
+
 # ---- plain S3: what it cannot do ----
 
 
@@ -203,3 +243,4 @@ def test_plain_s3_cannot_revoke_the_shared_key_and_says_so(sandbox: GarageSandbo
     assert plain.revoke(bucket, access.access_key_id) is False
     assert plain.usage(bucket).objects == 0
     assert plain.usage(bucket).quota_objects is None, "no quota is claimed where none is enforced"
+    assert plain.withdraw(bucket, access.access_key_id) is False

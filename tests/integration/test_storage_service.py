@@ -25,8 +25,8 @@ from nats.js.errors import NotFoundError
 from botocore.exceptions import ClientError
 
 from contracts import Message, decode, encode
-from contracts.commands import BucketDeletionRequested, BucketRequested
-from contracts.events import BucketCreated, BucketDeleted, BucketFailed, BucketUsageReported
+from contracts.commands import BucketDeletionRequested, BucketRequested, StorageRemovalRequested
+from contracts.events import BucketCreated, BucketDeleted, BucketFailed, BucketUsageReported, StorageRemoved
 from contracts.requests import SecretReply
 from contracts.subjects import STREAM, secret_get
 from runtime.nats_server import NatsServer
@@ -36,6 +36,8 @@ from sandbox.garage import GarageSandbox
 from tests.conftest import ask_secret, blocking, stop_process
 from services.storage.adapters import s3 as s3_plane
 from services.storage.adapters.garage import GarageAdmin, Key
+from services.storage.adapters.garage_backend import GarageBackend
+from services.storage.domain import cleaner_key_name
 
 pytestmark = pytest.mark.integration
 
@@ -134,6 +136,7 @@ async def _consuming(url: str, process: subprocess.Popen, log: Path, deadline: f
             try:
                 await connection.jetstream().consumer_info(STREAM, "storage-bucket-deletion-requested")
                 await connection.jetstream().consumer_info(STREAM, "storage-bucket-requested")
+                await connection.jetstream().consumer_info(STREAM, "storage-storage-removal-requested")
                 await connection.request(secret_get("storage"), b"{}", timeout=1)
                 return
             except (NotFoundError, NoRespondersError, NatsTimeout):
@@ -205,6 +208,12 @@ def deletion(operator_id: str, keep_data: bool, service: str = "mastodon", **fie
         deployment_id="dep-2", resource_id=f"{operator_id}/{service}/bucket",
         **{"bucket": f"fedi-{operator_id}-{service}", "keep_data": keep_data} | fields,
     )
+
+
+def removal(operator_id: str, deployment_id: str | None = None) -> StorageRemovalRequested:
+    deployment_id = deployment_id or f"rm-{uuid.uuid4()}"
+    return StorageRemovalRequested(correlation_id=deployment_id, operator_id=operator_id, producer="orchestrator",
+                                   deployment_id=deployment_id, resource_id=f"{operator_id}/_/storage")
 
 
 async def provisioned(world: World, bus: Bus, eventually, command: BucketRequested):  # noqa: ANN201
@@ -334,7 +343,80 @@ async def test_removing_an_operators_buckets_leaves_nothing_behind_and_reports_w
     assert isinstance(again, BucketDeleted) and again.objects_removed == 0, "deleting twice is harmless"
 
 
-# ---- pre-configured buckets (US 5.1) ----
+def holdings_of(world: World, operator_id: str) -> tuple[list[dict], list[dict]]:
+    """The buckets and keys on the sandbox whose names tell they are the operator's."""
+    inventory = world.inventory()
+    return ([b for b in inventory["buckets"] if any(operator_id in a for a in b["aliases"])],
+            [k for k in inventory["keys"] if operator_id in k["name"]])
+
+
+async def test_removing_an_operators_storage_leaves_only_the_providers_bucket_and_reports_each_thing_that_went(
+    world: World, bus: Bus, eventually
+) -> None:
+    op = operator()
+    mastodon, mastodon_s3 = await provisioned(world, bus, eventually, requested(op))
+    for i in range(3):
+        mastodon_s3.put_object(Bucket=mastodon.bucket, Key=f"media/{i}.jpg", Body=b"jpeg")
+    mastodon_s3.create_multipart_upload(Bucket=mastodon.bucket, Key="media/unfinished.mp4")
+    pixelfed, pixelfed_s3 = await provisioned(world, bus, eventually, requested(op, "pixelfed"))
+    pixelfed_s3.put_object(Bucket=pixelfed.bucket, Key="photo.png", Body=b"png!!")
+    await bus.answer(await bus.send(deletion(op, keep_data=True, service="pixelfed")), eventually)  # switched off long ago
+    orphan = GarageBackend(world.admin, world.garage.s3_url, world.garage.region).ensure_bucket(f"fedi-{op}-peertube", None, None)
+    stray = world.provider_key(f"fedi-{op}-pixelfed")  # both as a deployment interrupted before storage recorded them leaves them
+    world.s3(orphan.access_key_id, orphan.secret).put_object(Bucket=f"fedi-{op}-peertube", Key="video.mp4", Body=b"mp4")
+    shelf = world.admin.create_bucket(f"provider-{op}-shelf")
+    key = world.provider_key(f"provider-{op}")
+    world.admin.allow(shelf.id, key.id)
+    assert world.fedi("storage", "assign", op, shelf.alias, "--key-id", key.id, "--endpoint", world.garage.s3_url,
+                      stdin=key.secret).returncode == 0
+    provider_s3 = world.s3(key.id, key.secret)
+    provider_s3.put_object(Bucket=shelf.alias, Key="theirs.txt", Body=b"the provider's")
+
+    held = {b["aliases"][0]: (len(b["objects"]), sum(o["size"] for o in b["objects"])) for b in holdings_of(world, op)[0]}
+    ours = {k["id"]: k["name"] for k in holdings_of(world, op)[1] if k["id"] != key.id}
+
+    report = await bus.answer(await bus.send(removal(op)), eventually, types=(StorageRemoved,))
+
+    buckets, keys = holdings_of(world, op)
+    assert [b["aliases"] for b in buckets] == [[shelf.alias]], "nothing of the operator's is left but the provider's bucket"
+    assert [o["key"] for o in buckets[0]["objects"]] == ["theirs.txt"] and not any(buckets[0]["keys"][key.id].values())
+    assert keys == [{"id": key.id, "name": f"provider-{op}"}], "the provider's key stays, without its rights"
+    assert code_of(lambda: provider_s3.get_object(Bucket=shelf.alias, Key="theirs.txt"))[0] == "AccessDenied"
+    assert {b.name: (b.objects, b.bytes) for b in report.buckets} == {name: held[name] for name in held if name != shelf.alias}
+    assert [(b.name, b.objects) for b in report.buckets] == [
+        (mastodon.bucket, 4), (f"fedi-{op}-peertube", 1), (pixelfed.bucket, 2)], "each with storage's marker but the orphan"
+    assert {k.access_key_id: k.name for k in report.keys} == ours and len(ours) == 3, "the service's, the orphan's, the stray one"
+    assert stray.id in ours and mastodon.access_key_id in ours
+    assert [(b.name, b.access_key_id, b.access_revoked) for b in report.provider_buckets] == [(shelf.alias, key.id, True)]
+    assert report.not_removed == ()
+    assert world.fedi("storage", "list", op, "--json").stdout == "", "no bucket, key or assignment is recorded for them"
+
+    again = await bus.answer(await bus.send(removal(op, report.deployment_id)), eventually, types=(StorageRemoved,))
+    assert again.model_dump(include={"buckets", "keys", "provider_buckets", "not_removed"}) == report.model_dump(
+        include={"buckets", "keys", "provider_buckets", "not_removed"}), "the same removal asked again reports the same"
+    later = await bus.answer(await bus.send(removal(op)), eventually, types=(StorageRemoved,))
+    assert (later.buckets, later.keys, later.provider_buckets, later.not_removed) == ((), (), (), ()), "nothing new, nothing failed"
+    assert holdings_of(world, op) == (buckets, keys)
+
+
+async def test_a_removal_stopped_half_way_by_a_garage_fault_finishes_on_redelivery_and_reports_what_went_before(
+    world: World, bus: Bus, eventually
+) -> None:
+    op = operator()
+    for service in ("mastodon", "pixelfed"):
+        created, s3 = await provisioned(world, bus, eventually, requested(op, service))
+        s3.put_object(Bucket=created.bucket, Key="status.json", Body=b"{}")
+    world.garage.inject_fault("DeleteKey", "http_503")  # after the first bucket went, before its keys did
+
+    request = await bus.send(removal(op))
+    report = await bus.answer(request, eventually, types=(StorageRemoved,))
+
+    assert holdings_of(world, op) == ([], [])
+    assert [(b.name, b.objects) for b in report.buckets] == [(f"fedi-{op}-mastodon", 2), (f"fedi-{op}-pixelfed", 2)]
+    assert {k.name for k in report.keys} >= {f"fedi-{op}-mastodon", f"fedi-{op}-pixelfed"}
+    assert {k.name for k in report.keys} <= {f"fedi-{op}-mastodon", cleaner_key_name(f"fedi-{op}-mastodon"), f"fedi-{op}-pixelfed"}
+    [raw] = [r for r in await bus.everything() if r.subject == StorageRemoved.subject() and decode(r.data).event_id == report.event_id]
+    assert raw.headers["Fedi-Delivery"] == "2", "reported on the request's second delivery"
 
 
 async def test_a_preconfigured_bucket_with_a_wrong_key_is_refused_before_anything_is_created(

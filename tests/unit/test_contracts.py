@@ -18,6 +18,7 @@ from contracts.commands import (
     OperatorRemovalRequested,
     SshKeyDeletionRequested,
     SshKeyRequested,
+    StorageRemovalRequested,
 )
 from contracts.directory import DirectoryParameters
 from contracts.events import (
@@ -34,8 +35,13 @@ from contracts.events import (
     BucketUsageReported,
     DeploymentCancelled,
     DnsUpdated,
+    NotRemoved,
+    ProviderBucket,
+    RemovedBucket,
+    RemovedKey,
     SshKeyCreated,
     SshKeyDeleted,
+    StorageRemoved,
     VmDeleted,
     VmUpdated,
     ConfigRejected,
@@ -139,6 +145,14 @@ EXAMPLES = {
     DirectoryRemovalRequested: dict(deployment_id="dep-9"),
     DirectoryRemoved: dict(
         deployment_id="dep-9", entries_removed=14, accounts_removed=3, ssh_keys_removed=1, secrets_removed=5, external_link_removed=True
+    ),
+    StorageRemovalRequested: dict(deployment_id="dep-9", resource_id="acme/_/storage"),
+    StorageRemoved: dict(
+        deployment_id="dep-9", resource_id="acme/_/storage",
+        buckets=(RemovedBucket(name="fedi-acme-mastodon", objects=3, bytes=2048),),
+        keys=(RemovedKey(access_key_id="GK1", name="fedi-acme-mastodon"),),
+        provider_buckets=(ProviderBucket(name="provider-acme-media", access_key_id="GK2", access_revoked=True),),
+        not_removed=(NotRemoved(name="fedi-acme-pixelfed", reason="Garage refused: 409 BucketNotEmpty"),),
     ),
     CampaignRequested: dict(
         title="Fediversity 25.05", reason="Security fixes in Mastodon.", category="security", policy_changes={"release": "25.05"},

@@ -39,18 +39,27 @@ def plan_configuration(
 
 
 DIRECTORY = "directory"
-"""The kind of the removal's last step: what identity keeps for the operator as a whole (its
+"""The kind of one of the removal's last steps: what identity keeps for the operator as a whole (its
 subtree with synced people and groups, the link to their own directory, its secrets)."""
+STORAGE = "storage"
+"""The kind of the other: whatever storage still holds for the operator after the planned buckets
+went (a bucket or key an interrupted deployment left, a kept bucket whose desired state is gone)."""
+SWEEPS = {
+    DIRECTORY: "the operator's account is removed: its directory, synced people and groups, and their secrets go",
+    STORAGE: "the operator's account is removed: every bucket and key storage still holds for it goes, emptied; "
+    "buckets the provider assigned go back to the provider",
+}
 
 
 def plan_removal(operator: str, applied: Sequence[Resource], leftovers: Sequence[Resource] = ()) -> Plan:
-    """Everything the operator has goes, data included (US 6.3), and after its accounts its
-    directory at identity, which exists whether or not anything was ever deployed."""
-    directory = Change(
-        resource_id=resource_id(operator, OPERATOR_WIDE, DIRECTORY), action="delete", kind=DIRECTORY, service=OPERATOR_WIDE,
-        reason="the operator's account is removed: its directory, synced people and groups, and their secrets go",
+    """Everything the operator has goes, data included (US 6.3); after its accounts its directory at
+    identity and after its buckets the rest of what storage holds for it, which both exist whether or
+    not a plan knows them."""
+    sweeps = tuple(
+        Change(resource_id=resource_id(operator, OPERATOR_WIDE, kind), action="delete", kind=kind, service=OPERATOR_WIDE, reason=reason)
+        for kind, reason in SWEEPS.items()
     )
-    return Plan((), tuple(sorted((*diff(applied, (), Intent.removal(), leftovers), directory), key=lambda c: c.resource_id)))
+    return Plan((), tuple(sorted((*diff(applied, (), Intent.removal(), leftovers), *sweeps), key=lambda c: c.resource_id)))
 
 
 def removed_items(plan: Plan) -> list[dict]:

@@ -2,7 +2,7 @@
 executor must respect: the declared ones, the implicit ones (a DNS record after the VM whose
 address it holds, a VM after the operator's SSH key), and for deletions the reverse order
 (records and configurations first, then VMs, then data and credentials, and at the very end of an
-operator's removal its directory at identity)."""
+operator's removal its directory at identity and whatever else storage holds for it)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,10 +10,12 @@ from typing import Any
 
 from contracts.resources import Change
 
-DELETE_RANK = {"dns": 0, "nixos": 0, "vm": 1, "directory": 3}
+DELETE_RANK = {"dns": 0, "nixos": 0, "vm": 1, "directory": 3, "storage": 3}
 """Deletions of a lower rank finish before those of a higher one; anything else ranks 2."""
 
-REMOTE_KINDS = {"bucket": "storage", "account": "identity", "mail": "identity", "sshkey": "identity", "directory": "identity"}
+REMOTE_KINDS = {
+    "bucket": "storage", "account": "identity", "mail": "identity", "sshkey": "identity", "directory": "identity", "storage": "storage",
+}
 """Kinds another service makes on the orchestrator's command."""
 
 
@@ -37,6 +39,20 @@ def kind_of(resource_id: str) -> str:
 def service_of(resource_id: str) -> str:
     parts = resource_id.split("/")
     return parts[1] if len(parts) >= 3 else ""
+
+
+def role_of(resource_id: str) -> str:
+    parts = resource_id.split("/")
+    return parts[3] if len(parts) >= 4 else ""
+
+
+READER = "reader"
+
+
+def account_purpose(resource_id: str) -> str:
+    """An account is a service's admin account, or the operator's directory reader
+    (`<operator>/_/account/reader`) every VM of the operator binds as."""
+    return READER if role_of(resource_id) == READER else "admin"
 
 
 def planned_steps(resources: Sequence[dict], changes: Sequence[Change]) -> list[PlannedStep]:

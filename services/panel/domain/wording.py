@@ -17,6 +17,7 @@ THINGS = {
     "sshkey": "deploy key",
     "nixos": "system configuration",
     "directory": "directory of people and groups",
+    "storage": "everything else in storage",
 }
 KIND_ORDER = tuple(THINGS)
 STEP_STATES = {"pending": "waiting", "running": "in progress", "done": "done", "failed": "failed"}
@@ -124,6 +125,12 @@ def _removed(kind: str, service: str, data: str | None) -> PlanLine:
         return PlanLine("delete", f"{name} is switched off")
     if kind == "directory":
         return PlanLine("delete", "Your directory of people and groups, and the link to your own directory, are removed")
+    if kind == "storage":
+        return PlanLine(
+            "delete",
+            "Every other bucket and access key kept for you is removed with its media; buckets your provider assigned to you go back to them",
+            "deleted",
+        )
     return PlanLine("delete", f"The {thing(kind)} of {name} is removed")
 
 

@@ -3,10 +3,10 @@ through S3 (boto3). Every call finds before it creates, so a retried step makes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..domain import BucketAccess, Refused, Removal, Unavailable, Usage, bucket_key_name, cleaner_key_name
+from ..domain import BucketAccess, Holdings, Refused, Removal, Unavailable, Usage, bucket_key_name, cleaner_key_name
 from . import s3
 from .garage import Bucket, GarageAdmin, GarageConflict, GarageError, GarageNotFound
 
@@ -52,12 +52,22 @@ class GarageBackend:
 
     def revoke(self, name: str, access_key_id: str) -> bool:
         with translated():
-            bucket = self.admin.find_bucket(name)
-            for key_id in {access_key_id} | set(self._keys_named(bucket_key_name(name))):
-                if bucket is not None:
-                    self._ignoring_missing(self.admin.deny, bucket.id, key_id)
-                self._ignoring_missing(self.admin.delete_key, key_id)
+            keys = {access_key_id} | set(self._keys_named(bucket_key_name(name)))
+        for key_id in sorted(keys):
+            self.withdraw(name, key_id)
+            self.delete_key(key_id)
         return True
+
+    def withdraw(self, name: str, access_key_id: str) -> bool:
+        with translated():
+            bucket = self.admin.find_bucket(name)
+            if bucket is not None:
+                self._ignoring_missing(self.admin.deny, bucket.id, access_key_id)
+        return True
+
+    def delete_key(self, access_key_id: str) -> None:
+        with translated():
+            self._ignoring_missing(self.admin.delete_key, access_key_id)
 
     def delete(self, name: str) -> Removal:
         with translated():
@@ -66,8 +76,8 @@ class GarageBackend:
                 self._refuse_if_not_ours(bucket, name, "empty or delete it")
             removed = self._empty_and_delete(name, bucket.id) if bucket is not None else 0
             keys = self._keys_named(bucket_key_name(name), cleaner_key_name(name))
-            for key_id in keys:
-                self._ignoring_missing(self.admin.delete_key, key_id)
+        for key_id in keys:
+            self.delete_key(key_id)
         return Removal(objects=removed, keys=tuple(keys), bucket_existed=bucket is not None)
 
     def _empty_and_delete(self, name: str, bucket_id: str) -> int:
@@ -90,9 +100,17 @@ class GarageBackend:
     def usage(self, name: str):  # noqa: ANN201
         with translated():
             bucket = self.admin.find_bucket(name)
-        if bucket is None:
-            return None
-        return Usage(bucket.bytes, bucket.objects, bucket.quotas.max_size, bucket.quotas.max_objects)
+        return None if bucket is None else _usage_of(bucket)
+
+    def holdings(self, wanted: Callable[[str], bool]) -> Holdings:
+        with translated():
+            buckets = {}
+            for listed in self.admin.list_buckets():
+                name = next((alias for alias in listed.global_aliases if wanted(alias)), None)
+                if name is not None:
+                    buckets[name] = _usage_of(self.admin.get_bucket(listed.id))
+            keys = {key.id: key.name for key in self.admin.list_keys() if wanted(key.name)}
+        return Holdings(buckets, keys)
 
     @staticmethod
     def _refuse_if_not_ours(bucket: Bucket, name: str, doing: str) -> None:
@@ -112,3 +130,7 @@ class GarageBackend:
             call(*args)
         except GarageNotFound:
             pass
+
+
+def _usage_of(bucket: Bucket) -> Usage:
+    return Usage(bucket.bytes, bucket.objects, bucket.quotas.max_size, bucket.quotas.max_objects)

@@ -3,16 +3,19 @@ are created and removed through S3 alone, with the one key the provider configur
 
 Plain S3 has no call to mint keys, set quotas or revoke a key, so with this backend every bucket's
 service gets that same key, quotas are not enforced and "keep" cannot revoke access (logged each
-time). Providers who need a key per bucket give operators pre-configured buckets instead.
+time). Providers who need a key per bucket give operators pre-configured buckets instead. The
+buckets of an operator are found by listing what the provider's key reaches.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runtime import logs
 
-from ..domain import BucketAccess, Removal, Usage
+from ..domain import BucketAccess, Holdings, Removal, Usage
 from . import s3
 
 log = logs.get("storage")
@@ -45,6 +48,18 @@ class PlainS3Backend:
     def revoke(self, name: str, access_key_id: str) -> bool:
         log.warning("plain S3 cannot revoke the shared key: the bucket stays reachable with it", bucket=name)
         return False
+
+    def withdraw(self, name: str, access_key_id: str) -> bool:
+        log.warning("plain S3 cannot take a key's rights on a bucket: the provider must", bucket=name, access_key_id=access_key_id)
+        return False
+
+    def delete_key(self, access_key_id: str) -> None:
+        """Plain S3 makes no keys: the one it has is the provider's, never deleted."""
+
+    def holdings(self, wanted: Callable[[str], bool]) -> Holdings:
+        with s3.translated("listing buckets"):
+            names = [bucket["Name"] for bucket in self._s3.list_buckets().get("Buckets", ()) if wanted(bucket["Name"])]
+        return Holdings({name: usage for name in names if (usage := self.usage(name)) is not None})
 
     def delete(self, name: str) -> Removal:
         if self.usage(name) is None:

@@ -1,5 +1,5 @@
 """Storage's database: the buckets it provisioned (and their state), the buckets providers assigned
-to operators, and the keys' secrets (encrypted)."""
+to operators, the keys' secrets (encrypted), and what each operator's removal took away."""
 
 from datetime import UTC, datetime
 
@@ -61,6 +61,26 @@ class AssignedBucket(Base):
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
+class RemovedItem(Base):
+    """One thing an operator's removal took away (a bucket, with what it held just before; a key) or
+    handed back (a provider's bucket), kept so that a repeated request reports the same."""
+
+    __tablename__ = "removed_items"
+
+    deployment_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """bucket, key or assigned."""
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """The bucket's name, or the key's id."""
+    operator_id: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    """A key's name; an assigned bucket's key id."""
+    objects: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    access_revoked: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class Buckets:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -103,6 +123,21 @@ class Assignments:
 
     async def remove(self, assignment: AssignedBucket) -> None:
         await self.session.delete(assignment)
+
+
+class Removals:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def of(self, deployment_id: str) -> list[RemovedItem]:
+        query = select(RemovedItem).where(RemovedItem.deployment_id == deployment_id).order_by(RemovedItem.kind, RemovedItem.name)
+        return list((await self.session.execute(query)).scalars())
+
+    def add(self, item: RemovedItem) -> None:
+        self.session.add(item)
+
+    async def remove(self, item: RemovedItem) -> None:
+        await self.session.delete(item)
 
 
 async def end_reading(session: AsyncSession) -> None:
