@@ -48,6 +48,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+_REGEX_SPECIAL = set("\\.[]()*+?{}|^$")
+
+
+def access_rules(suffix: str) -> str:
+    """The ACL the provider's directory needs (nix/README.md shows it for production): each operator's
+    reader `cn=reader,ou=<operator>,<suffix>` reads that operator's subtree and nothing else, no one
+    reads a password (binding checks it), a user reads its own entry; identity writes as the rootdn."""
+    pattern = "".join("\\" + c if c in _REGEX_SPECIAL else c for c in suffix.lower())
+    return f"""access to attrs=userPassword
+    by anonymous auth
+    by * none
+access to dn.regex="^(.+,)?ou=([^,]+),{pattern}$"
+    by dn.exact,expand="cn=reader,ou=$2,{suffix.lower()}" read
+    by self read
+    by * none
+access to *
+    by * none
+"""
+
+
 def _rdn_value(dn: str) -> tuple[str, str]:
     attribute, value = dn.split(",", 1)[0].split("=", 1)
     return attribute, value
@@ -137,9 +157,7 @@ rootpw {hashed}
 directory {self.data_dir / 'db'}
 index objectClass eq
 index uid,cn,member,memberUid eq
-access to attrs=userPassword by anonymous auth by self write by * none
-access to * by * read
-"""
+{access_rules(self.suffix)}"""
         )
         config.chmod(0o600)
         return config

@@ -4,9 +4,12 @@ from collections.abc import Sequence
 from typing import Literal
 
 from .domain.entries import Add, Attributes, Change, Delete, Entries, Replace
-from .domain.tree import MAIL, NO_MEMBER, PEOPLE, ROLES, Role, Tree, account_entry, group_entry, parent, same, unit_entry
+from .domain.passwords import ssha
+from .domain.tree import MAIL, NO_MEMBER, PEOPLE, ROLES, Role, Tree, account_entry, group_entry, parent, reader_entry, same, unit_entry
 
-Purpose = Literal["admin", "smtp"]
+Purpose = Literal["admin", "smtp", "reader"]
+KEPT_ON_UPDATE = ("objectClass", "userPassword")
+"""What bringing an existing account up to date leaves alone (its password is set on its own)."""
 
 
 def depth(dn: str) -> int:
@@ -51,6 +54,8 @@ class Directory:
     def account_dn(self, operator: str, service: str, username: str, purpose: Purpose) -> str:
         if purpose == "admin":
             return self.tree.admin(operator, service, username)
+        if purpose == "reader":
+            return self.tree.reader(operator)
         return self.tree.mail_account(operator, username)
 
     async def put_account(
@@ -59,12 +64,14 @@ class Directory:
         """Creates (or brings up to date) the account and sets its password; returns its DN."""
         if purpose == "admin":
             await self.ensure_service(operator, service)
-        else:
+        elif purpose == "smtp":
             await self.ensure_units(operator, PEOPLE, MAIL)
+        else:
+            await self.ensure_units(operator)
         dn = self.account_dn(operator, service, username, purpose)
-        entry = account_entry(username, display_name, email, purpose)
+        entry = reader_entry(display_name, ssha(password)) if purpose == "reader" else account_entry(username, display_name, email, purpose)
         if await self.entries.read(dn, "base"):
-            await self.entries.write([Replace(dn, {k: v for k, v in entry.items() if k != "objectClass"})])
+            await self.entries.write([Replace(dn, {k: v for k, v in entry.items() if k not in KEPT_ON_UPDATE})])
         else:
             await self.entries.write([Add(dn, entry)])
         await self.entries.set_password(dn, password)
@@ -76,7 +83,7 @@ class Directory:
         """Removes the account; an admin account takes its service's groups with it when it was the
         last one (the service is no longer deployed). Returns how many entries went."""
         dn = self.account_dn(operator, service, username, purpose)
-        if purpose == "smtp":
+        if purpose != "admin":
             existed = bool(await self.entries.read(dn, "base"))
             await self.entries.write([Delete(dn)])
             return int(existed)

@@ -26,9 +26,10 @@ from .domain.passwords import generate_password
 from .domain.sshkeys import generate_key_pair
 
 PRODUCER = "identity"
-READERS = {"admin": ("orchestrator", "panel"), "smtp": ("orchestrator",)}
-"""Who may fetch a generated password: the deployer writes both into the VM; the panel reveals an
-admin password to the operator once. An SMTP password reaches its service only through the deployer."""
+READERS = {"admin": ("orchestrator", "panel"), "smtp": ("orchestrator",), "reader": ("orchestrator",)}
+"""Who may fetch a generated password: the deployer writes each into the VM; the panel reveals an
+admin password to the operator once. SMTP and directory reader passwords reach the VMs only through
+the deployer."""
 PRIVATE_KEY_READERS = ("orchestrator",)
 log = logs.get(PRODUCER)
 

@@ -12,12 +12,14 @@ from contracts.resources import DnsRecordSpec, VmSpec
 
 from .adapters.deployer import DeployFailed, DeployRequest, NixosDeployer
 from .commands import Refused
-from .domain.plan import kind_of, service_of
+from .domain.plan import READER, account_purpose, kind_of, service_of
 from .limits import Limits
 from .steps import Outcome, StepContext
 from .vms import VmProvider
 
 SECRETS_DIR = "/run/fediversity/secrets"
+DIRECTORY_BIND_SECRET = "ldap-bind-password"
+"""The file every service's `ldap.bindPasswordFile` names: the password of the operator's directory reader."""
 
 SecretReader = Callable[[str], Awaitable[str]]
 Action = Callable[[StepContext], Awaitable[Outcome]]
@@ -195,6 +197,8 @@ def vm_configuration(ctx: StepContext) -> tuple[dict, dict[str, str]]:
                 "accessKeyId": outputs["access_key_id"],
                 "secretAccessKeyFile": f"{SECRETS_DIR}/{name}",
             }
+        elif kind == "account" and account_purpose(resource_id) == READER:
+            secret_refs[DIRECTORY_BIND_SECRET] = outputs["secret_ref"]
         elif kind == "account":
             name = f"{owner}-admin-password"
             secret_refs[name] = outputs["secret_ref"]

@@ -1,22 +1,31 @@
 """The directory port, one suite for both adapters: a real OpenLDAP slapd (ldap3) and the embedded
-directory in identity's database. Accounts are valid by bind, removed ones are gone, syncs apply."""
+directory in identity's database. Accounts are valid by bind, removed ones are gone, syncs apply.
+On the real slapd, an operator's reader reads that operator's subtree only, never a password, and
+changes nothing."""
 
+from pathlib import Path
 
+import ldap3
 import pytest
 
 from runtime.db import Database
 from runtime.service import migrations_of
-from sandbox.slapd import Slapd, missing
+from sandbox.slapd import Slapd, access_rules, missing
+from services.configurator.domain.nixos import directory_settings
+from services.configurator.domain.policy import parse_policy
 from services.identity import bootstrap
 from services.identity.adapters.db_directory import DbEntries
 from services.identity.adapters.ldap import LdapEntries
 from services.identity.directory import Directory
-from services.identity.domain.sync import Snapshot, plan_sync
+from services.identity.domain.entries import Add, Replace
+from services.identity.domain.passwords import ssha
+from services.identity.domain.sync import Snapshot, person_entry, plan_sync
 from services.identity.domain.tree import Tree
 from tests.conftest import require
 
 pytestmark = pytest.mark.integration
 SUFFIX = "dc=fedi,dc=test"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -147,3 +156,131 @@ async def test_removing_an_operator_removes_its_whole_subtree_and_nothing_of_ano
     assert removed == 9, "acme, people, mail, mastodon, three groups, the admin and the mail account"
     assert not await directory.entries.read(directory.tree.operator("acme"))
     assert await directory.bind(other, "gina-password")
+
+
+# -- the operator's directory reader ----------------------------------------------------------------
+
+
+async def reader(directory: Directory, operator: str = "acme", password: str = "reader-password") -> str:
+    return await directory.put_account(operator, "_", "reader", f"Directory reader of {operator}'s services", "", password, "reader")
+
+
+async def test_the_operators_reader_is_a_role_with_a_password_never_a_person_who_could_sign_in(directory):
+    dn = await reader(directory)
+
+    assert dn == "cn=reader,ou=acme,dc=fedi,dc=test"
+    assert await directory.bind(dn, "reader-password") and not await directory.bind(dn, "wrong-password")
+    entry = (await directory.entries.read(dn, "base"))[dn]
+    assert sorted(entry["objectClass"]) == ["organizationalRole", "simpleSecurityObject"]
+    assert entry["cn"] == ["reader"] and "uid" not in entry and "mail" not in entry
+    assert entry["userPassword"][0].startswith("{SSHA}") and "reader-password" not in entry["userPassword"][0]
+
+
+async def test_asking_again_for_the_reader_keeps_one_entry_with_the_new_password_and_removing_it_removes_it_only(directory):
+    admin_dn = await admin(directory, "mastodon")
+    first = await reader(directory, password="first-password")
+    again = await reader(directory, password="second-password")
+
+    assert first == again and len(await directory.entries.read(directory.tree.operator("acme"), "one")) == 4, (
+        "people, mail, mastodon and one reader"
+    )
+    assert await directory.bind(again, "second-password") and not await directory.bind(again, "first-password")
+
+    assert await directory.remove_account("acme", "_", "reader", "reader") == 1
+    assert not await directory.bind(again, "second-password")
+    assert await directory.bind(admin_dn, "right-password"), "the admin account stays"
+    assert await directory.remove_account("acme", "_", "reader", "reader") == 0, "removing twice is harmless"
+
+
+async def test_removing_an_operator_removes_its_reader_too(directory):
+    dn = await reader(directory)
+
+    assert await directory.remove_operator("acme") == 2, "the reader and ou=acme"
+    assert not await directory.bind(dn, "reader-password")
+
+
+# -- what the reader may do in a real OpenLDAP (the ACL of sandbox/slapd.py, nix/README.md) ---------
+
+
+def as_reader(server, operator: str, password: str) -> ldap3.Connection:
+    return ldap3.Connection(server.url, f"cn=reader,ou={operator},{SUFFIX}", password, auto_bind=True)
+
+
+def search(conn: ldap3.Connection, base: str, search_filter: str = "(objectClass=*)") -> dict[str, dict]:
+    conn.search(base, search_filter, ldap3.SUBTREE, attributes=[ldap3.ALL_ATTRIBUTES, ldap3.ALL_OPERATIONAL_ATTRIBUTES])
+    return {entry.entry_dn: entry.entry_attributes_as_dict for entry in conn.entries}
+
+
+@pytest.fixture
+async def two_operators(provider_ldap) -> Directory:
+    """acme and globex as identity keeps them: an admin, a relay account, a synced person with a
+    password copied from their directory, and a reader each."""
+    directory = Directory(LdapEntries(provider_ldap.url, provider_ldap.bind_dn, provider_ldap.password), Tree(SUFFIX))
+    for operator in ("acme", "globex"):
+        await directory.put_account(operator, "mastodon", "alice", "Alice", f"alice@{operator}.example", f"{operator}-admin-pw", "admin")
+        relay = f"{operator}-mastodon"
+        await directory.put_account(operator, "mastodon", relay, "relay", f"mastodon@{operator}.example", "relay-pw", "smtp")
+        bob = person_entry("bob", {"mail": [f"bob@{operator}.example"], "userPassword": [ssha("bobs-own-password")]})
+        await directory.apply([Add(directory.tree.person(operator, "bob"), bob)])
+        await reader(directory, operator, f"{operator}-reader-pw")
+    await directory.apply([Replace(directory.tree.group("acme", "mastodon", "users"), {"member": [directory.tree.person("acme", "bob")]})])
+    return directory
+
+
+async def test_the_reader_finds_its_operators_people_and_groups_as_a_service_signing_in_does(provider_ldap, two_operators):
+    policy = parse_policy(f"directory: {{enabled: true, base_dn: '{SUFFIX}'}}")
+    tree, ldap = two_operators.tree, directory_settings("acme", "mastodon", policy.directory)
+    conn = as_reader(provider_ldap, "acme", "acme-reader-pw")
+    sign_in = lambda typed: f"(&{ldap['userFilter']}(|(uid={typed})(mail={typed})))"  # noqa: E731
+
+    assert list(search(conn, ldap["searchBase"], sign_in("bob"))) == [tree.person("acme", "bob")]
+    assert list(search(conn, ldap["searchBase"], sign_in("alice@acme.example"))) == [tree.admin("acme", "mastodon", "alice")]
+    member_of = search(conn, ldap["groupBase"], f"(member={tree.person('acme', 'bob')})")
+    assert list(member_of) == [ldap["groups"]["users"]]
+    assert set(search(conn, ldap["groupBase"], "(objectClass=groupOfNames)")) == set(ldap["groups"].values())
+
+
+async def test_the_reader_cannot_see_another_operators_subtree_nor_anything_outside_its_own(provider_ldap, two_operators):
+    conn = as_reader(provider_ldap, "acme", "acme-reader-pw")
+
+    assert search(conn, two_operators.tree.operator("globex")) == {}
+    assert search(conn, two_operators.tree.person("globex", "bob")) == {}
+    assert search(conn, SUFFIX) == {}, "it searches from its operator's subtree, not from the suffix above it"
+    assert search(conn, two_operators.tree.operator("acme")), "its own it does see"
+    anonymous = ldap3.Connection(provider_ldap.url, auto_bind=True)
+    assert search(anonymous, SUFFIX) == {}, "nobody reads the directory without binding"
+
+
+async def test_the_reader_never_reads_a_password(provider_ldap, two_operators):
+    conn = as_reader(provider_ldap, "acme", "acme-reader-pw")
+
+    everything = search(conn, two_operators.tree.operator("acme"))
+    assert two_operators.tree.person("acme", "bob") in everything
+    assert [dn for dn, attributes in everything.items() if "userPassword" in attributes] == []
+    assert search(conn, two_operators.tree.operator("acme"), "(userPassword=*)") == {}
+    assert await two_operators.bind(two_operators.tree.person("acme", "bob"), "bobs-own-password"), "binding still checks it"
+
+
+async def test_the_reader_cannot_change_anything_not_even_its_own_password(provider_ldap, two_operators):
+    tree = two_operators.tree
+    conn = as_reader(provider_ldap, "acme", "acme-reader-pw")
+    bob, reader_dn = tree.person("acme", "bob"), tree.reader("acme")
+
+    attempts = {
+        "modify a person": lambda: conn.modify(bob, {"mail": [(ldap3.MODIFY_REPLACE, ["mallory@evil.example"])]}),
+        "join a group": lambda: conn.modify(tree.group("acme", "mastodon", "admins"), {"member": [(ldap3.MODIFY_ADD, [bob])]}),
+        "add a person": lambda: conn.add(tree.person("acme", "mallory"), ["inetOrgPerson"], {"cn": "M", "sn": "M", "uid": "mallory"}),
+        "delete a person": lambda: conn.delete(bob),
+        "set its password": lambda: conn.modify(reader_dn, {"userPassword": [(ldap3.MODIFY_REPLACE, ["chosen"])]}),
+        "change its password": lambda: conn.extend.standard.modify_password(reader_dn, new_password="chosen"),
+    }
+    for what, attempt in attempts.items():
+        assert not attempt() and conn.result["description"] == "insufficientAccessRights", (what, conn.result)
+
+    assert search(as_reader(provider_ldap, "acme", "acme-reader-pw"), bob)[bob]["mail"] == ["bob@acme.example"]
+
+
+def test_the_documented_production_acl_is_the_one_the_tests_run_with():
+    documented = (ROOT / "nix" / "README.md").read_text()
+
+    assert access_rules(SUFFIX) in documented

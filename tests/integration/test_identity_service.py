@@ -478,6 +478,60 @@ async def test_removing_an_operator_removes_its_whole_subtree_its_directory_link
     assert isinstance(again, DirectoryRemoved) and (again.entries_removed, again.secrets_removed) == (0, 0), "removing twice is harmless"
 
 
+# -- the operator's directory reader (the account its VMs bind as) ---------------------------------
+
+
+def reader_requested(operator_id: str) -> AccountRequested:
+    return AccountRequested(
+        correlation_id=f"dep-{uuid.uuid4()}", operator_id=operator_id, producer="orchestrator", deployment_id="dep-1",
+        resource_id=f"{operator_id}/_/account/reader", service="_", username="reader", email="",
+        display_name=f"Directory reader of {operator_id}'s services", purpose="reader",
+    )
+
+
+async def test_the_operators_reader_binds_with_a_password_only_the_orchestrator_may_read_and_reads_only_its_subtree(world, bus, eventually):
+    acme, other = operator(), operator()
+    _, others_password = await admin_account(world, bus, eventually, other, "mastodon")
+    await admin_account(world, bus, eventually, acme, "mastodon")
+
+    created = await bus.answer(await bus.send(reader_requested(acme)), eventually)
+
+    assert isinstance(created, AccountCreated) and (created.service, created.username) == ("_", "reader"), created
+    for requester in ("panel", "storage"):
+        assert "may not read" in (await bus.secret(created.secret_ref, requester)).error
+    password = (await bus.secret(created.secret_ref)).value
+    reader = f"cn=reader,ou={acme},{SUFFIX}"
+    assert binds(world.provider.url, reader, password) and not binds(world.provider.url, reader, others_password)
+    assert "inetOrgPerson" not in world.provider_entries(reader)[reader]["objectClass"]
+    seen = search(world.provider.url, reader, password, f"ou={acme},{SUFFIX}")
+    assert f"uid=alice,ou=mastodon,ou={acme},{SUFFIX}" in seen and all("userPassword" not in attrs for attrs in seen.values())
+    assert search(world.provider.url, reader, password, f"ou={other},{SUFFIX}") == {}, "another operator's subtree stays hidden"
+    again = await bus.answer(await bus.send(reader_requested(acme)), eventually)
+    assert again.secret_ref == created.secret_ref and binds(world.provider.url, reader, password), "asking again changes nothing"
+
+
+async def test_the_reader_is_deleted_with_its_password_when_the_directory_is_switched_off_or_the_operator_removed(world, bus, eventually):
+    switched_off, removed = operator(), operator()
+    made = {acme: await bus.answer(await bus.send(reader_requested(acme)), eventually) for acme in (switched_off, removed)}
+    passwords = {acme: (await bus.secret(created.secret_ref)).value for acme, created in made.items()}
+
+    deletion = AccountDeletionRequested(
+        correlation_id=f"dep-{uuid.uuid4()}", operator_id=switched_off, producer="orchestrator", deployment_id="dep-2",
+        resource_id=f"{switched_off}/_/account/reader", service="_", username="reader", purpose="reader",
+    )
+    assert isinstance(await bus.answer(await bus.send(deletion), eventually), AccountDeleted)
+    removal = DirectoryRemovalRequested(
+        correlation_id=f"rm-{uuid.uuid4()}", operator_id=removed, producer="orchestrator", deployment_id="rm-1",
+    )
+    report = await bus.answer(await bus.send(removal), eventually)
+    assert (report.entries_removed, report.accounts_removed, report.secrets_removed) == (2, 1, 1), "the reader and ou=<operator>"
+
+    for acme, created in made.items():
+        assert not binds(world.provider.url, f"cn=reader,ou={acme},{SUFFIX}", passwords[acme])
+        assert world.provider_entries(f"cn=reader,ou={acme},{SUFFIX}") == {}
+        assert (await bus.secret(created.secret_ref)).error == "no such secret"
+
+
 # -- secrets at rest, and in transit (last: they restart the service and scan everything) ---------
 
 

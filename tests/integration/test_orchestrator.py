@@ -3,6 +3,7 @@ storage and identity played by a stand-in on the bus: create, update in place, r
 disable with keep and with delete, faults, superseded deployments."""
 
 import copy
+import json
 import shlex
 import stat
 
@@ -87,6 +88,47 @@ def test_the_vm_holds_exactly_the_secrets_its_configuration_refers_to(world):
     assert set(held_by(world, *world.vms("acme"))) == {"mastodon-s3-secret", "mastodon-admin-password"}, \
         "the SMTP password is gone from the VM"
     assert records(world.nixos_state)["acme-mastodon"]["generation"] == 2
+
+
+def deployed_json(w, vm: dict) -> dict:
+    """The per-VM JSON the orchestrator last deployed onto that VM."""
+    return json.loads((w.home / "orchestrator" / "deployments" / vm["name"] / "vms" / f"{vm['name']}.json").read_text())
+
+
+def test_with_the_directory_on_every_vm_of_the_operator_holds_its_readers_password_and_loses_it_when_switched_off(world):
+    world.start()
+    signed_in = resources("acme", services=("mastodon", "pixelfed"), directory=True)
+    assert world.deploy(plan("acme", 1, signed_in)) == "succeeded", world.reason("acme-rev1")
+
+    asked = [m for m in world.bus.of("acme-rev1", "account.requested") if m.purpose == "reader"]
+    assert [(m.resource_id, m.service, m.username) for m in asked] == [("acme/_/account/reader", "_", "reader")], "one per operator"
+    vms = world.vms("acme")
+    assert len(vms) == 2
+    for vm in vms:
+        service = vm["name"].removeprefix("acme-")
+        held = held_by(world, vm)
+        assert held["ldap-bind-password"] == "password-of-reader"
+        assert held[f"{service}-admin-password"] == "password-of-alice", "the reader is no service's admin"
+        settings = deployed_json(world, vm)["fediversity"][service]
+        assert settings["ldap"]["bindPasswordFile"] == "/run/fediversity/secrets/ldap-bind-password"
+        assert settings["admin"]["username"] == "alice"
+
+    without = resources("acme", services=("mastodon", "pixelfed"))
+    assert world.deploy(plan("acme", 2, without, before=signed_in)) == "succeeded", world.reason("acme-rev2")
+    assert ("_", "reader", "reader") not in world.stand_in.accounts, "identity was asked to delete the reader"
+    assert [m.purpose for m in world.bus.of("acme-rev2", "account.deletion.requested")] == ["reader"]
+    assert all("ldap-bind-password" not in held_by(world, vm) for vm in world.vms("acme"))
+
+
+def test_a_vm_told_to_bind_as_the_reader_without_its_password_is_not_deployed(world):
+    world.start()
+    no_reader = [r for r in resources("acme", directory=True) if r["id"] != "acme/_/account/reader"]
+    for r in no_reader:
+        r["depends_on"] = [d for d in r["depends_on"] if d != "acme/_/account/reader"]
+
+    assert world.deploy(plan("acme", 1, no_reader)) == "failed"
+    assert ("fediversity.mastodon.ldap.bindPasswordFile refers to /run/fediversity/secrets/ldap-bind-password, "
+            "but no such file was delivered to") in world.reason("acme-rev1")
 
 
 def test_a_deployment_whose_secrets_never_reach_the_vm_fails_saying_which(world):
@@ -239,6 +281,35 @@ def test_an_operators_removal_asks_identity_to_remove_its_directory_once_its_acc
     step = [p for p in w.bus.of("acme-rev2", "deployment.progress") if p.step == "acme/_/directory" and p.state == "done"]
     assert step and step[-1].detail.startswith("1 directory entries"), "identity's report shows in the step"
     assert w.recorded() == {}
+
+
+def test_an_operators_removal_asks_storage_for_whatever_else_it_holds_once_the_planned_buckets_are_gone(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    w.stand_in.buckets["fedi-acme-peertube"] = {"kept": True}  # PeerTube switched off long ago, with its data kept
+
+    assert w.deploy(removal("acme", 2, first)) == "succeeded", w.reason("acme-rev2")
+
+    assert w.stand_in.buckets == {}
+    messages = w.bus.of("acme-rev2")
+    sent = [i for i, m in enumerate(messages) if m.type == "storage.removal.requested"]
+    buckets_done = [i for i, m in enumerate(messages) if m.type == "bucket.deleted"]
+    assert len(sent) == 1 and len(buckets_done) == 1 and buckets_done[0] < sent[0], "storage sweeps after the planned buckets went"
+    assert messages[sent[0]].resource_id == "acme/_/storage"
+    step = [p for p in w.bus.of("acme-rev2", "deployment.progress") if p.step == "acme/_/storage" and p.state == "done"]
+    assert step and step[-1].detail == "removed buckets fedi-acme-peertube (0 objects, 0 bytes)", "storage's report shows in the step"
+
+
+def test_a_removal_fails_saying_what_storage_could_not_remove(world):
+    w = world
+    w.start()
+    w.stand_in.buckets["fedi-acme-pixelfed"] = {"kept": True, "refused": "Garage refused: keys storage did not make"}
+
+    assert w.deploy(removal("acme", 1, [])) == "failed"
+    assert w.reason("acme-rev1") == "acme/_/storage: fedi-acme-pixelfed was not removed: Garage refused: keys storage did not make"
+    assert "fedi-acme-pixelfed" in w.stand_in.buckets
 
 
 @pytest.mark.parametrize("fault", ["lock_timeout", "http_500", "http_596", "reset", "slow", "warnings"])

@@ -27,6 +27,7 @@ from contracts.commands import (
     DirectoryRemovalRequested,
     SshKeyDeletionRequested,
     SshKeyRequested,
+    StorageRemovalRequested,
 )
 from contracts.events import (
     AccountCreated,
@@ -34,9 +35,12 @@ from contracts.events import (
     BucketCreated,
     BucketDeleted,
     DirectoryRemoved,
+    NotRemoved,
     PlanCreated,
+    RemovedBucket,
     SshKeyCreated,
     SshKeyDeleted,
+    StorageRemoved,
 )
 from contracts.requests import SecretReply, SecretRequest
 from contracts.resources import DATA_KINDS, Change
@@ -47,6 +51,8 @@ from sandbox import nixos_target
 from sandbox.pdns import PdnsServer
 from sandbox.pdns import missing as pdns_missing
 from sandbox.proxmox import ProxmoxSandbox
+from services.configurator.domain.nixos import directory_settings
+from services.configurator.domain.policy import parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_ID, TOKEN_SECRET = "root@pam!fedi", "sandbox-secret"
@@ -64,10 +70,14 @@ def require_pdns() -> None:
 # -- plans, as the configurator makes them -------------------------------------------------------------
 
 
-def resources(operator: str, services=("mastodon",), cores=2, memory=2048, disk=20, domain=None, dns=True) -> list[dict]:
+def resources(operator: str, services=("mastodon",), cores=2, memory=2048, disk=20, domain=None, dns=True, directory=False) -> list[dict]:
+    """`directory`: the services sign in against the provider's directory, binding as the operator's reader."""
     domain = domain or f"{operator}.example"
-    key = f"{operator}/_/sshkey"
+    key, reader = f"{operator}/_/sshkey", f"{operator}/_/account/reader"
     out = [{"id": key, "kind": "sshkey", "service": "_", "depends_on": [], "spec": {"name": f"{operator}-deploy"}}]
+    if directory:
+        out.append({"id": reader, "kind": "account", "service": "_", "depends_on": [],
+                    "spec": {"username": "reader", "email": "", "display_name": f"Directory reader of {operator}'s services"}})
     for service in services:
         rid = lambda kind, role=None: f"{operator}/{service}/{kind}" + (f"/{role}" if role else "")  # noqa: E731
         name = f"{operator}-{service}"
@@ -85,20 +95,23 @@ def resources(operator: str, services=("mastodon",), cores=2, memory=2048, disk=
         if dns:
             out.append({"id": rid("dns", "host"), "kind": "dns", "service": service, "depends_on": [rid("vm")], "spec": {
                 "zone": f"{domain}.", "name": f"{service}.{domain}.", "type": "A", "ttl": 300, "address_of": rid("vm")}})
-        needs = [r["id"] for r in out if r["service"] == service and r["kind"] != "dns"] + [key]
+        needs = [r["id"] for r in out if r["service"] == service and r["kind"] != "dns"] + [key] + ([reader] if directory else [])
         out.append({"id": rid("nixos"), "kind": "nixos", "service": service, "depends_on": needs, "spec": {
-            "vm": rid("vm"), "config": vm_json(operator, domain, service, cores, memory, disk)}})
+            "vm": rid("vm"), "config": vm_json(operator, domain, service, cores, memory, disk, directory)}})
     return out
 
 
-def vm_json(operator, domain, service, cores, memory, disk) -> dict:
+def vm_json(operator, domain, service, cores, memory, disk, directory=False) -> dict:
+    section = {"enable": True, "hostName": f"{service}.{domain}", "options": {},
+               "smtp": {"host": "relay.provider.example", "port": 587, "security": "starttls", "fromAddress": f"{service}@{domain}"}}
+    if directory:
+        section["ldap"] = directory_settings(operator, service, parse_policy("directory: {enabled: true}").directory)
     return {"fediversity": {
         "operator": operator, "domain": domain,
         "vm": {"name": f"{operator}-{service}", "cores": cores, "memoryMiB": memory, "diskGiB": disk},
         "initialUser": {"username": "alice", "displayName": "Alice", "email": f"alice@{domain}"},
         **{name: {"enable": False} for name in ("mastodon", "peertube", "pixelfed")},
-        service: {"enable": True, "hostName": f"{service}.{domain}", "options": {},
-                  "smtp": {"host": "relay.provider.example", "port": 587, "security": "starttls", "fromAddress": f"{service}@{domain}"}},
+        service: section,
     }}
 
 
@@ -131,10 +144,11 @@ def plan(operator: str, revision: int, now: list[dict], before: list[dict] | Non
 
 
 def removal(operator: str, revision: int, before: list[dict]) -> PlanCreated:
-    """The removal of the operator's account: everything deleted with its data, then its directory."""
+    """The removal of the operator's account: everything deleted with its data, then its directory
+    and whatever else storage holds for it."""
     everything = plan(operator, revision, [], before=before, data="delete")
-    directory = Change(resource_id=f"{operator}/_/directory", action="delete", kind="directory", service="_")
-    return everything.model_copy(update={"changes": (*everything.changes, directory), "origin": "removal"})
+    sweeps = tuple(Change(resource_id=f"{operator}/_/{kind}", action="delete", kind=kind, service="_") for kind in ("directory", "storage"))
+    return everything.model_copy(update={"changes": (*everything.changes, *sweeps), "origin": "removal"})
 
 
 # -- the stand-in for storage and identity ---------------------------------------------------------------
@@ -146,7 +160,11 @@ class StandInForStorageAndIdentity:
     and hands out the secrets it made. Its inventory is what those services would hold."""
 
     buckets: dict[str, dict] = field(default_factory=dict)
+    """By name; storage's own names, fedi-<operator>-<service>, tell whose each is. One with a
+    "refused" reason is not removed with the rest of the operator's storage."""
     accounts: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    """(service, username, purpose) -> secret ref: admin and relay accounts, and the operator's
+    directory reader ("_", "reader", "reader")."""
     sshkeys: dict[str, tuple[str, str]] = field(default_factory=dict)
     directories: set[str] = field(default_factory=set)
     """Operators with a subtree in the directory (made with their first account)."""
@@ -163,6 +181,14 @@ class StandInForStorageAndIdentity:
             return DirectoryRemoved(**made, producer="identity", entries_removed=int(existed), accounts_removed=0, ssh_keys_removed=0,
                                     secrets_removed=0, external_link_removed=False)
         made["resource_id"] = command.resource_id
+        if isinstance(command, StorageRemovalRequested):  # every bucket of the operator's a plan may not know
+            theirs = sorted(name for name in self.buckets if name.startswith(f"fedi-{command.operator_id}-"))
+            refused = {name: self.buckets[name]["refused"] for name in theirs if "refused" in self.buckets[name]}
+            for name in set(theirs) - set(refused):
+                del self.buckets[name]
+            return StorageRemoved(**made, producer="storage",
+                                  buckets=tuple(RemovedBucket(name=name, objects=0, bytes=0) for name in theirs if name not in refused),
+                                  not_removed=tuple(NotRemoved(name=name, reason=reason) for name, reason in refused.items()))
         if isinstance(command, BucketRequested):
             self.buckets.setdefault(command.bucket, {"kept": False})["kept"] = False
             ref = self._secret(f"storage/{command.bucket}", f"s3-secret-of-{command.bucket}")
@@ -203,7 +229,7 @@ class StandInForStorageAndIdentity:
 
 
 COMMANDS = ("bucket.requested", "bucket.deletion.requested", "account.requested", "account.deletion.requested",
-            "sshkey.requested", "sshkey.deletion.requested", "directory.removal.requested")
+            "sshkey.requested", "sshkey.deletion.requested", "directory.removal.requested", "storage.removal.requested")
 
 
 class Bus:

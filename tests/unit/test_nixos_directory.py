@@ -1,11 +1,14 @@
 """With the provider's directory in the policy, each service of the per-VM JSON is told to sign its
 users in against the operator's subtree: the very DNs identity writes for that operator and service,
-a bind as the operator's read-only account whose password is only a file, and nothing without it."""
+a bind as the operator's read-only account whose password is only a file, and nothing without it.
+That account is planned once per operator, and every NixOS deploy waits for it."""
 
 import json
 
 import pytest
 
+from contracts.resources import Resource
+from services.configurator.domain.diff import diff
 from services.configurator.domain.planning import plan_resources, validate
 from services.configurator.domain.policy import Policy, parse_policy
 from services.identity.domain.tree import PEOPLE, ROLES, Tree
@@ -74,3 +77,36 @@ def test_a_dn_part_that_needs_escaping_is_escaped_in_the_filter_as_well():
 
     assert ldap["groupBase"] == "ou=mastodon,ou=acme,o=Acme (EU),dc=example"
     assert "dnOneLevelMatch:=ou=mastodon,ou=acme,o=Acme \\28EU\\29,dc=example)" in ldap["userFilter"]
+
+
+# -- the reader account the VMs bind as ---------------------------------------------------------------
+
+
+def planned(policy: Policy, document: dict = CONFIGURATION) -> dict[str, Resource]:
+    return {resource.id: resource for resource in plan_resources("acme", validate(document), policy)}
+
+
+@pytest.mark.parametrize("placement", ["per_service", "combined"])
+def test_with_the_directory_on_the_operator_gets_one_reader_account_that_every_deploy_waits_for(placement):
+    resources = planned(parse_policy(f"placement: {placement}\ndirectory: {{enabled: true}}"))
+
+    readers = [r for r in resources.values() if r.kind == "account" and r.service == "_"]
+    assert [(r.id, r.spec.username) for r in readers] == [("acme/_/account/reader", "reader")]
+    deploys = [r for r in resources.values() if r.kind == "nixos"]
+    assert deploys and all("acme/_/account/reader" in r.depends_on for r in deploys)
+    admins = [r for r in resources.values() if r.kind == "account" and r.service != "_"]
+    assert {r.id for r in admins} == {f"acme/{service}/account" for service in SERVICES}, "every service keeps its admin"
+
+
+def test_without_the_directory_no_reader_account_is_planned():
+    assert not [rid for rid in planned(Policy()) if rid.startswith("acme/_/account")]
+
+
+def test_switching_the_directory_off_deletes_the_reader_and_redeploys_without_it():
+    on, off = planned(parse_policy("directory: {enabled: true}")), planned(Policy())
+
+    changes = {change.resource_id: change for change in diff(list(on.values()), list(off.values()))}
+
+    reader = changes["acme/_/account/reader"]
+    assert (reader.action, reader.kind, reader.service, reader.spec["username"]) == ("delete", "account", "_", "reader")
+    assert {changes[f"acme/{service}/nixos"].action for service in SERVICES} == {"update"}

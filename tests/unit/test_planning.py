@@ -555,7 +555,7 @@ def test_changes_are_byte_identical_for_the_same_input(mastodon_and_pixelfed):
 
 def test_removing_the_account_deletes_every_resource_and_its_data(mastodon_and_pixelfed):
     removal = plan_removal("acme", list(mastodon_and_pixelfed.values()))
-    resources = [c for c in removal.changes if c.kind != "directory"]
+    resources = [c for c in removal.changes if c.kind not in ("directory", "storage")]
 
     assert removal.resources == ()
     assert actions(resources) == {rid: "delete" for rid in mastodon_and_pixelfed}
@@ -570,6 +570,15 @@ def test_removing_the_account_also_removes_the_operators_directory_at_identity(m
 
         assert (directory.resource_id, directory.action, directory.service, directory.data) == ("acme/_/directory", "delete", "_", None)
         assert "directory, synced people and groups" in directory.reason
+
+
+def test_removing_the_account_also_removes_whatever_else_storage_holds_for_the_operator(mastodon_and_pixelfed):
+    for applied in (list(mastodon_and_pixelfed.values()), []):  # a bucket an interrupted deployment left has no plan
+        [storage] = [c for c in plan_removal("acme", applied).changes if c.kind == "storage"]
+
+        assert (storage.resource_id, storage.action, storage.service, storage.data) == ("acme/_/storage", "delete", "_", None)
+        assert "every bucket and key storage still holds for it goes" in storage.reason
+        assert "buckets the provider assigned go back to the provider" in storage.reason
 
 
 def test_the_removal_record_names_each_removed_resource(mastodon_and_pixelfed):

@@ -195,6 +195,6 @@ def test_going_from_one_configuration_to_another_deletes_what_is_gone_and_data_o
             assert change.data == ("delete" if change.action == "delete" and switched_off and chose_delete else "keep")
 
     removal = plan_removal("acme", plan.resources)
-    assert {c.resource_id for c in removal.changes} == {r.id for r in plan.resources} | {"acme/_/directory"}
+    assert {c.resource_id for c in removal.changes} == {r.id for r in plan.resources} | {"acme/_/directory", "acme/_/storage"}
     assert {c.action for c in removal.changes} == {"delete"}
     assert all(c.data == "delete" for c in removal.changes if c.kind == "bucket")

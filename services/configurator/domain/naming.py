@@ -2,9 +2,12 @@
 
 A resource id is `<operator>/<service>/<kind>[/<role>]`:
 - `<service>` is mastodon, peertube or pixelfed, or `_` for what belongs to the operator as a
-  whole (the SSH deploy key, the mail DNS records, the shared VM when services are combined);
+  whole (the SSH deploy key, the directory reader, the mail DNS records, the shared VM when
+  services are combined);
 - `<kind>` is always the third part (vm, bucket, account, mail, sshkey, dns, nixos);
-- `<role>` tells records of one kind apart: dns `host` (a service's address record), `spf`, `mx`.
+- `<role>` tells resources of one kind apart: dns `host` (a service's address record), `spf`, `mx`;
+  account `reader` (the operator's directory reader, `<operator>/_/account/reader`; a service's
+  admin account has no role).
 
 The directory names (DNs) are those identity writes under the provider's suffix (its
 `services/identity/domain/tree.py`): `ou=<operator>` holding `ou=people` and, per service,
@@ -75,7 +78,8 @@ def listing(services) -> str:
 
 ROLES: tuple[Role, ...] = get_args(Role)
 PEOPLE = "people"
-DIRECTORY_READER = "cn=reader"
+READER = "reader"
+DIRECTORY_READER = f"cn={READER}"
 """The operator's read-only bind account, directly under ou=<operator>: not an inetOrgPerson, so no
 service ever takes it for a user who may sign in."""
 DIRECTORY_BIND_SECRET = "ldap-bind-password"

@@ -1,8 +1,8 @@
 """High-level configuration -> every granular resource it needs (US 7.2).
 
-Pure functions: no I/O. Same input, same plan, in the same order: the operator's SSH deploy key,
-then per VM the VM, each of its services' bucket, admin account, mail relay account and address
-record, then the VM's NixOS; then the operator's mail records.
+Pure functions: no I/O. Same input, same plan, in the same order: the operator's SSH deploy key and
+directory reader, then per VM the VM, each of its services' bucket, admin account, mail relay
+account and address record, then the VM's NixOS; then the operator's mail records.
 """
 
 from collections.abc import Sequence
@@ -31,6 +31,7 @@ from contracts.resources import (
 
 from .naming import (
     OPERATOR_WIDE,
+    READER,
     bucket_name,
     deploy_key_name,
     host_name,
@@ -75,10 +76,12 @@ def plan_resources(operator: str, config: OperatorConfiguration, policy: Policy)
             SshKeyResource(id=rid(OPERATOR_WIDE, "sshkey"), service=OPERATOR_WIDE, spec=SshKeySpec(name=deploy_key_name(operator, policy.ssh_keys.generation)))
         )
         key = (resources[-1].id,)
+    reader = _directory_reader(operator, config, policy)
+    resources.extend(reader)
     for group, services in placement(config, policy):
         vm = VmResource(id=rid(group, "vm"), service=group, depends_on=key, spec=_vm_spec(operator, group, services, policy))
         resources.append(vm)
-        needs = [vm.id, *key]
+        needs = [vm.id, *key, *(r.id for r in reader)]
         machine = _machine_record(operator, config, policy, vm) if group == OPERATOR_WIDE else None
         if machine is not None:
             resources.append(machine)
@@ -112,6 +115,15 @@ def _after_assigned_buckets(resources: list[Resource]) -> list[Resource]:
 
     return [r.model_copy(update={"depends_on": tuple(dict.fromkeys((*r.depends_on, *waits_for(r))))}) if waits_for(r) else r
             for r in resources]
+
+
+def _directory_reader(operator: str, config: OperatorConfiguration, policy: Policy) -> list[Resource]:
+    """With the provider's directory on, the read-only account (cn=reader,ou=<operator>) every VM of
+    the operator binds as to sign its users in: one per operator, its password only a secret file."""
+    if not (policy.directory.enabled and config.enabled_services()):
+        return []
+    spec = AccountSpec(username=READER, email="", display_name=f"Directory reader of {operator}'s services")
+    return [AccountResource(id=resource_id(operator, OPERATOR_WIDE, "account", READER), service=OPERATOR_WIDE, spec=spec)]
 
 
 def _vm_spec(operator: str, group: str, services: tuple[str, ...], policy: Policy) -> VmSpec:

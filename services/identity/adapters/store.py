@@ -48,7 +48,14 @@ class RelayAccount(_AccountColumns, Base):
     __tablename__ = "relay_accounts"
 
 
-KINDS: dict[str, type[_AccountColumns]] = {"admin": Account, "smtp": RelayAccount}
+class ReaderAccount(_AccountColumns, Base):
+    """The operator's read-only directory account (cn=reader,ou=<operator>) its services' VMs bind as
+    to sign users in; only the deployer may read its password."""
+
+    __tablename__ = "reader_accounts"
+
+
+KINDS: dict[str, type[_AccountColumns]] = {"admin": Account, "smtp": RelayAccount, "reader": ReaderAccount}
 """The account model for each purpose of account.requested."""
 
 

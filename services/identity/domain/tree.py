@@ -1,6 +1,7 @@
 """Where everything lives in the provider's directory: one subtree per operator.
 
     ou=<operator>,<suffix>
+      cn=reader                 the read-only account the operator's services bind as
       ou=people                 users synced from the operator's own directory
       ou=mail                   SMTP relay accounts, one per service that sends mail
       ou=<service>              per deployed service:
@@ -16,7 +17,7 @@ from ldap3.utils.dn import escape_rdn
 from contracts.directory import Role
 
 ROLES: tuple[Role, ...] = get_args(Role)
-PEOPLE, MAIL = "people", "mail"
+PEOPLE, MAIL, READER = "people", "mail", "reader"
 NO_MEMBER = ""
 """groupOfNames needs at least one member: the empty DN stands for "nobody" and matches no user."""
 
@@ -35,6 +36,9 @@ class Tree:
 
     def admin(self, operator: str, service: str, username: str) -> str:
         return f"uid={escape_rdn(username)},{self.unit(operator, service)}"
+
+    def reader(self, operator: str) -> str:
+        return f"cn={READER},{self.operator(operator)}"
 
     def mail_account(self, operator: str, username: str) -> str:
         return f"uid={escape_rdn(username)},{self.unit(operator, MAIL)}"
@@ -79,4 +83,15 @@ def account_entry(uid: str, display_name: str, email: str, kind: str) -> Attribu
         "displayName": [display_name],
         "mail": [email],
         "employeeType": [kind],
+    }
+
+
+def reader_entry(description: str, password_hash: str) -> Attributes:
+    """A role with a password, not a person: no service's user filter (inetOrgPerson) lets it sign in.
+    simpleSecurityObject needs its userPassword from the start."""
+    return {
+        "objectClass": ["organizationalRole", "simpleSecurityObject"],
+        "cn": [READER],
+        "description": [description],
+        "userPassword": [password_hash],
     }
