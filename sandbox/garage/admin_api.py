@@ -54,10 +54,15 @@ class AdminHandler(Handler):
         if path == "/sandbox/faults" and self.command == "POST":
             fault = json.loads(self.read_body() or b"{}")
             try:
-                self.cluster.faults.inject(fault["operation"], fault.get("kind", "http_500"), int(fault.get("count", 1)))
-            except (KeyError, ValueError) as exc:
+                rate = fault.get("rate")
+                self.cluster.faults.inject(fault["operation"], fault.get("kind", "http_500"), int(fault.get("count", 1)),
+                                           None if rate is None else float(rate))
+            except (KeyError, TypeError, ValueError) as exc:
                 raise errors.bad_request(f"a fault needs an operation and a known kind: {exc}") from None
             return self._json({"injected": fault})
+        if path == "/sandbox/faults" and self.command == "DELETE":
+            self.cluster.faults.clear()
+            return self._json({"taken": dict(self.cluster.faults.taken)})
         raise errors.bad_request(f"Unknown sandbox control: {self.command} {path}")
 
     def _error(self, e: ApiError, path: str) -> None:
@@ -87,7 +92,9 @@ class AdminHandler(Handler):
                 raise errors.bad_request(f"Missing argument `{param}` for endpoint")
         self._authorize()
         self.cluster.faults.check(name)
-        return route.run(self.cluster, query, body)
+        result = route.run(self.cluster, query, body)
+        self.cluster.faults.check_after(name)
+        return result
 
     def _documented(self, name: str) -> bool:
         try:

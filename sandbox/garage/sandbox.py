@@ -100,9 +100,16 @@ class GarageSandbox:
             writer = next(iter(found.perms), next((k for k, _ in found.local_aliases), ""))
         cluster.seed_objects(found, count, size, prefix, writer)
 
-    def inject_fault(self, operation: str, kind: str = "http_500", count: int = 1) -> None:
-        """Make the next `count` calls of `operation` (`CreateBucket`, `Health`, `s3:PutObject`) fail."""
-        self._running()._cluster.faults.inject(operation, kind, count)
+    def inject_fault(self, operation: str, kind: str = "http_500", count: int = 1, rate: float | None = None) -> None:
+        """Make the next `count` calls of `operation` (`CreateBucket`, `Health`, `s3:PutObject`, `*`
+        for every admin call) fail, or each with probability `rate`."""
+        self._running()._cluster.faults.inject(operation, kind, count, rate)
+
+    def clear_faults(self) -> dict[str, int]:
+        """Stops every injected fault; returns how many of each kind struck."""
+        faults = self._running()._cluster.faults
+        faults.clear()
+        return dict(faults.taken)
 
     def _running(self) -> GarageSandbox:
         if self._cluster is None:

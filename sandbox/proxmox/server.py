@@ -159,8 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._reply(200, "OK", sandbox.inventory())
             if (self.command, path) == ("POST", "/sandbox/faults"):
                 sandbox.inject_fault(**args)
-            elif (self.command, path) == ("DELETE", "/sandbox/faults"):
+            elif (self.command, path) == ("DELETE", "/sandbox/faults"):  # answers what struck so far
                 sandbox.clear_faults()
+                return self._reply(200, "OK", {"taken": dict(sandbox.faults.taken)})
             elif (self.command, path) == ("POST", "/sandbox/latency"):
                 for op, seconds in ([(args["op"], args["seconds"])] if "op" in args else args.items()):
                     sandbox.set_latency(op, seconds)

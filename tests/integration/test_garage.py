@@ -554,6 +554,23 @@ def test_injected_faults_are_transient_errors_then_clear(sandbox: GarageSandbox)
     assert httpx.get(f"{sandbox.admin_url}/health").status_code == 200
 
 
+def test_faults_at_a_rate_strike_every_admin_call_until_cleared_and_a_lost_answer_keeps_what_was_done(sandbox: GarageSandbox) -> None:
+    with GarageAdmin(sandbox.admin_url, sandbox.admin_token) as admin:
+        sandbox.inject_fault("*", "lost_reply", rate=1.0)
+        with pytest.raises(GarageError) as info:
+            admin.create_key("lost-answer")
+        assert info.value.status == 500 and "the answer was lost" in str(info.value)
+        assert httpx.get(f"{sandbox.admin_url}/health").status_code == 200, "health is not an admin call"
+
+        taken = sandbox.clear_faults()
+
+        assert taken["lost_reply"] >= 1
+        assert [k["name"] for k in sandbox.inventory()["keys"]].count("lost-answer") == 1, "the key was made all the same"
+        assert admin.find_key("lost-answer") is not None
+    refused = httpx.post(f"{sandbox.admin_url}/sandbox/faults", json={"operation": "*", "kind": "http_500", "rate": 2})
+    assert refused.status_code == 400 and "between 0 and 1" in refused.text
+
+
 def test_connection_failures_are_transient() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
