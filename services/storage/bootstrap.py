@@ -15,12 +15,19 @@ from . import handlers, removal, usage
 from .adapters.garage import GarageAdmin
 from .adapters.garage_backend import GarageBackend
 from .adapters.plain_s3 import PlainS3Backend
+from .adapters.retrying import Patience, RetryingBackend
 from .adapters.store import SECRETS, Base
 from .domain import Backend
 from .settings import Settings
 
 
 def backend_of(settings: Settings) -> Backend:
+    """The configured store, each call tried again while it is unavailable."""
+    patience = Patience(settings.retry_backoff_seconds, settings.retry_backoff_max_seconds, settings.transient_deadline_seconds)
+    return RetryingBackend(_store_of(settings), patience)
+
+
+def _store_of(settings: Settings) -> Backend:
     if settings.backend == "s3":
         logs.get("storage").warning(
             "plain S3 backend: every bucket's service gets the one configured key; quotas are not enforced"

@@ -27,6 +27,13 @@ class Settings(SecretStoreSettings):
     """backend=s3 only: the provider's key that creates buckets (and that every bucket's service gets)."""
     s3_secret_access_key: SecretStr = SecretStr("")
 
+    retry_backoff_seconds: float = 0.5
+    """A backend call that failed transiently (Garage unavailable, a 5xx, a dropped connection) is
+    tried again after about this long, doubling up to retry_backoff_max_seconds, until
+    transient_deadline_seconds have passed; then the message is delivered again."""
+    retry_backoff_max_seconds: float = 10.0
+    transient_deadline_seconds: float = 60.0
+
     usage_interval_seconds: float = 300.0
     """How often bucket.usage.reported is published for every bucket; 0 turns it off."""
 

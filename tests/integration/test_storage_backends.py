@@ -16,6 +16,7 @@ from services.storage.adapters import s3 as s3_plane
 from services.storage.adapters.garage import GarageAdmin
 from services.storage.adapters.garage_backend import GarageBackend
 from services.storage.adapters.plain_s3 import PlainS3Backend
+from services.storage.adapters.retrying import Patience, RetryingBackend
 from services.storage.domain import Backend, Refused, Unavailable, cleaner_key_name, operators_names
 
 pytestmark = pytest.mark.integration
@@ -203,6 +204,53 @@ def test_garage_failures_are_transient(garage: GarageBackend, sandbox: GarageSan
     with pytest.raises(Unavailable) as unavailable:
         garage.ensure_bucket(name(), None, None)
     assert "503 ServiceUnavailable" in str(unavailable.value)
+
+
+def test_answers_lost_after_each_call_that_makes_something_still_leave_one_bucket_and_one_key(
+    garage: GarageBackend, sandbox: GarageSandbox
+) -> None:
+    bucket = name()
+    made = ("CreateBucket", "CreateKey", "AllowBucketKey", "UpdateBucket")
+    for operation in made:
+        sandbox.inject_fault(operation, "lost_reply")
+
+    failures = 0
+    while failures <= len(made):
+        try:
+            access = garage.ensure_bucket(bucket, 1 << 30, None)
+            break
+        except Unavailable:
+            failures += 1
+
+    assert failures == len(made), "each lost answer was a transient failure, retried"
+    inventory = sandbox.inventory()
+    [made_bucket] = [b for b in inventory["buckets"] if bucket in b["aliases"]]
+    assert [k["id"] for k in inventory["keys"] if k["name"] == bucket] == [access.access_key_id], "one key, not one per attempt"
+    assert list(made_bucket["keys"]) == [access.access_key_id]
+    assert made_bucket["quotas"]["maxSize"] == 1 << 30
+
+
+def test_a_retrying_backend_makes_one_bucket_and_one_key_through_a_fifth_of_calls_failing(
+    garage: GarageBackend, sandbox: GarageSandbox
+) -> None:
+    garage = RetryingBackend(garage, Patience(base=0.01, cap=0.05, deadline=30))
+    names = [name() for _ in range(10)]
+    for kind in ("http_503", "lost_reply"):
+        sandbox.inject_fault("*", kind, rate=0.1)
+    try:
+        made = {bucket: garage.ensure_bucket(bucket, None, None) for bucket in names}
+        for bucket in names[:5]:
+            garage.delete(bucket)
+    finally:
+        taken = sandbox.clear_faults()
+
+    assert taken["http_503"] and taken["lost_reply"], taken
+    inventory = sandbox.inventory()
+    present = {alias for b in inventory["buckets"] for alias in b["aliases"]}
+    assert present & set(names) == set(names[5:]), "deleted buckets are gone, the others are there once"
+    keys = [k["name"] for k in inventory["keys"] if k["name"].removesuffix(".cleaner") in names]
+    assert sorted(keys) == sorted(names[5:]), "one key per bucket left, none for the deleted ones, no cleaner key"
+    assert all([k["id"] for k in inventory["keys"] if k["name"] == bucket] == [made[bucket].access_key_id] for bucket in names[5:])
 
 
 def test_holdings_find_a_key_whose_bucket_is_gone_and_deleting_it_twice_is_harmless(garage: GarageBackend, admin: GarageAdmin) -> None:
