@@ -45,19 +45,27 @@ class Running:
         with urllib.request.urlopen(f"{self.stack.proxmox_url}/sandbox/inventory", context=context) as response:
             return json.load(response)
 
-    def proxmox_control(self, path: str, body: dict) -> None:
+    def proxmox_control(self, path: str, body: dict, method: str = "POST") -> dict:
         context = ssl.create_default_context(cafile=str(self.stack.sandbox / "tls" / "cert.pem"))
         request = urllib.request.Request(
-            f"{self.stack.proxmox_url}/sandbox/{path}", data=json.dumps(body).encode(), method="POST",
+            f"{self.stack.proxmox_url}/sandbox/{path}", data=json.dumps(body).encode(), method=method,
             headers={"Content-Type": "application/json"},
         )
-        urllib.request.urlopen(request, context=context).read()
+        with urllib.request.urlopen(request, context=context) as response:
+            return json.load(response)
 
     def garage_inventory(self) -> dict:
         return httpx.get(f"{self.stack.garage_admin_url}/sandbox/inventory").json()
 
-    def garage_fault(self, operation: str, kind: str = "http_500", count: int = 1) -> None:
-        httpx.post(f"{self.stack.garage_admin_url}/sandbox/faults", json={"operation": operation, "kind": kind, "count": count}).raise_for_status()
+    def garage_fault(self, operation: str, kind: str = "http_500", count: int = 1, rate: float | None = None) -> None:
+        fault = {"operation": operation, "kind": kind, "count": count, **({"rate": rate} if rate is not None else {})}
+        httpx.post(f"{self.stack.garage_admin_url}/sandbox/faults", json=fault).raise_for_status()
+
+    def clear_faults(self) -> dict[str, dict[str, int]]:
+        """Stops the faults of both sandboxes; returns how many of each kind struck, per sandbox."""
+        garage = httpx.delete(f"{self.stack.garage_admin_url}/sandbox/faults")
+        garage.raise_for_status()
+        return {"proxmox": self.proxmox_control("faults", {}, "DELETE")["taken"], "garage": garage.json()["taken"]}
 
 
 def _in(view: dict, states) -> dict | None:
