@@ -1,5 +1,5 @@
 """The orchestrator killed right before and right after each of its side effects (a VM clone,
-reconfiguration, resize, start, reboot, shutdown, destroy; a DNS zone and record; a NixOS deploy; each
+reconfiguration, resize, start, reboot, shutdown, stop, destroy; a DNS zone and record; a NixOS deploy; each
 command to storage and identity) and started again: the deployment resumes where it stopped and ends
 with exactly the planned resources, none twice and none left over."""
 
@@ -26,6 +26,8 @@ CREATING = around("vm.clone", "vm.configure", "vm.resize", "vm.start", "dns.zone
 UPDATING = around("vm.configure", "vm.resize", "vm.reboot", "nixos.deploy")
 REPLACING = around("vm.shutdown", "vm.retire", "vm.clone", "vm.start", "dns.replace", "nixos.deploy")
 DELETING = around("dns.delete", "vm.shutdown", "vm.destroy") + sending("sshkey.delete", "account.delete", "bucket.delete", "mail.delete")
+STOPPING = around("vm.stop", "vm.destroy")
+"""A guest that ignores the shutdown request is stopped after the timeout, then destroyed."""
 KEEPING = around("dns.delete", "vm.shutdown", "vm.keep") + sending("account.delete", "bucket.delete", "mail.delete")
 
 
@@ -103,6 +105,24 @@ def test_a_removal_killed_at_every_side_effect_leaves_nothing_behind(world):
     assert sorted(w.crashes()) == sorted(DELETING)
     assert w.proxmox_vms() == [] and w.records("acme.example.") == {}
     assert (w.stand_in.buckets, w.stand_in.accounts, w.stand_in.sshkeys) == ({}, {}, {})
+    assert w.recorded() == {}
+
+
+def test_a_removal_of_a_vm_that_ignores_its_shutdown_killed_around_the_stop_and_destroy_leaves_nothing(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    w.stop()
+    w.proxmox.set_latency("guest_shutdown", 60)  # longer than the orchestrator's shutdown timeout (1 s here)
+
+    w.crash_at(*STOPPING)
+    w.start()
+    w.bus.publish(plan("acme", 2, [], before=first, data="delete"))
+    assert w.finish_through_crashes("acme-rev2") == "succeeded", w.reason("acme-rev2")
+
+    assert sorted(w.crashes()) == sorted(STOPPING)
+    assert w.proxmox_vms() == [] and w.records("acme.example.") == {}
     assert w.recorded() == {}
 
 
