@@ -19,6 +19,7 @@ from contracts.events import ConfigSubmitted
 from contracts.requests import SecretReply
 from contracts.subjects import STREAM
 from sandbox.nixos_target import records
+from services.storage.adapters.garage import GarageAdmin
 from runtime.connection import connect_options
 from tests.conftest import ask_secret as secret_of
 from tests.e2e.conftest import blocking, mastodon_and_pixelfed, wait_until
@@ -303,3 +304,63 @@ def test_every_service_answers_prometheus_metrics(running, first_deployment):
         assert any(name.startswith("faststream_") for name in names), service
     panel = running.api.get(f"http://127.0.0.1:{running.stack.metrics_ports['panel']}/metrics").text
     assert 'faststream_received_messages_total{app_name="panel"' in panel
+
+
+def test_removing_an_account_removes_everything_it_had_even_what_no_plan_knows(running):
+    umbrella = running.operator("umbrella")
+    first = running.wait_for(umbrella, running.submit(umbrella, mastodon_and_pixelfed("umbrella.example")).json()["deployment_id"])
+    assert first["state"] == "succeeded", first
+    with GarageAdmin(running.stack.garage_admin_url, running.stack.garage_token) as admin:  # as an interrupted deployment leaves them
+        stray = admin.create_bucket("fedi-umbrella-peertube")
+        admin.allow(stray.id, admin.create_key("fedi-umbrella-peertube").id)
+
+    asked = running.api.post("/api/v1/account/removal", json={"confirm": "umbrella", "reason": "closing down"}, headers=umbrella)
+    assert asked.status_code == 202, asked.text
+    removal = wait_until(
+        lambda: next((d for d in running.api.get("/api/v1/deployments", headers=umbrella).json()
+                      if d["origin"] == "removal" and d["state"] in ("succeeded", "failed")), None),
+        120, "the removal to end",
+    )
+
+    assert removal["state"] == "succeeded", removal
+    assert not [vm for vm in running.proxmox_inventory() if vm["name"].startswith("umbrella-")]
+    garage = running.garage_inventory()
+    assert not [b for b in garage["buckets"] if any("umbrella" in alias for alias in b["aliases"])]
+    assert not [k for k in garage["keys"] if "umbrella" in k["name"]]
+    with sqlite3.connect(running.stack.home / "identity" / "identity.db") as db:
+        left = {table: db.execute(f"select count(*) from {table} where operator_id = 'umbrella'").fetchone()[0]
+                for table in ("accounts", "relay_accounts", "ssh_keys")}
+        entries = db.execute("select count(*) from directory_entries where dn_key like '%ou=umbrella,%'").fetchone()[0]
+    assert left == dict.fromkeys(left, 0) and entries == 0
+    sweep = removal["steps"]["umbrella/_/storage"]
+    assert sweep["state"] == "done" and "fedi-umbrella-peertube" in sweep["detail"], sweep
+    assert "fedi-umbrella-mastodon" not in sweep["detail"], "the planned buckets went with their own steps"
+
+
+def test_a_bucket_assigned_with_a_wrong_key_fails_the_deployment_with_why_before_anything_of_its_service_is_made(running, tmp_path):
+    with GarageAdmin(running.stack.garage_admin_url, running.stack.garage_token) as admin:  # the provider's own bucket and key
+        shelf = admin.create_bucket("provider-piedpiper-media")
+        key = admin.create_key("provider-piedpiper")
+        admin.allow(shelf.id, key.id)
+    assigned = subprocess.run(
+        [sys.executable, "-m", "fedi", "storage", "assign", "piedpiper", shelf.alias, "--key-id", key.id, "--endpoint",
+         running.stack.s3_url, "--no-verify", "--home", str(running.stack.home)],
+        input="0" * 64 + "\n", capture_output=True, text=True, timeout=60,
+    )
+    assert assigned.returncode == 0, assigned.stdout + assigned.stderr
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"operators:\n  piedpiper:\n    buckets: {{mastodon: {shelf.alias}}}\n")
+    running.stack.env["FEDI_CONFIGURATOR_POLICY_FILE"] = str(policy)
+    running.stack.kill("configurator")
+    running.stack.start_service("configurator")
+    piedpiper = running.operator("piedpiper")
+
+    response = running.submit(piedpiper, {**mastodon_and_pixelfed("piedpiper.example"), "pixelfed": {"enable": False}})
+    final = running.wait_for(piedpiper, response.json()["deployment_id"])
+
+    assert final["state"] == "failed", final
+    assert f"the secret given for access key {key.id} is wrong" in final["reason"], final["reason"]
+    made = {step for step, seen in final["steps"].items() if seen["state"] == "done"}
+    assert not {step for step in made if step.startswith("piedpiper/mastodon/")}, made
+    assert not [vm for vm in running.proxmox_inventory() if vm["name"].startswith("piedpiper-")]
+    assert not [k for k in running.garage_inventory()["keys"] if k["name"].startswith("fedi-piedpiper")]
