@@ -13,8 +13,9 @@ from contracts.commands import (
 )
 from contracts.requests import DirectoryConnectionRequest, SecretRequest
 from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, secret_get
-from runtime import secrets
+from runtime import logs, secrets
 from runtime.bus import Bus
+from runtime.patience import Patient
 from runtime.secrets import Secrets
 from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
@@ -25,6 +26,7 @@ from .adapters.external import fetch_snapshot
 from .adapters.ldap import LdapEntries
 from .adapters.store import SECRETS, Base
 from .directory import Directory
+from .domain.entries import DirectoryUnavailable
 from .domain.tree import Tree
 from .secret_access import secret_responder
 from .settings import Settings
@@ -36,13 +38,12 @@ def secret_store(settings: Settings) -> Secrets:
 
 
 def directories(settings: Settings):
-    """session -> Directory: the embedded one works in the caller's transaction."""
+    """session -> Directory: the embedded one works in the caller's transaction; the provider's LDAP
+    server is waited for while it cannot be reached (a restart), each operation tried again."""
     tree = Tree(settings.ldap_base_dn)
     if settings.ldap_url:
-        ldap = Directory(
-            LdapEntries(settings.ldap_url, settings.ldap_bind_dn, settings.ldap_bind_password.get_secret_value(), settings.ldap_timeout_seconds),
-            tree,
-        )
+        entries = LdapEntries(settings.ldap_url, settings.ldap_bind_dn, settings.ldap_bind_password.get_secret_value(), settings.ldap_timeout_seconds)
+        ldap = Patient(Directory(entries, tree), settings.patience(), DirectoryUnavailable, logs.get("identity"))
         return lambda session: ldap
     return lambda session: Directory(DbEntries(session), tree)
 

@@ -1,10 +1,11 @@
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from runtime.patience import PatienceSettings
 from runtime.settings import SecretStoreSettings
 
 
-class Settings(SecretStoreSettings):
+class Settings(SecretStoreSettings, PatienceSettings):
     model_config = SettingsConfigDict(env_prefix="FEDI_IDENTITY_", extra="ignore")
     service_name: str = "identity"
 

@@ -7,6 +7,7 @@ from contracts.requests import SecretRequest
 from contracts.subjects import secret_get
 from runtime import logs, secrets
 from runtime.bus import Bus
+from runtime.patience import Patient
 from runtime.secrets import Secrets
 from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
@@ -15,16 +16,14 @@ from . import handlers, removal, usage
 from .adapters.garage import GarageAdmin
 from .adapters.garage_backend import GarageBackend
 from .adapters.plain_s3 import PlainS3Backend
-from .adapters.retrying import Patience, RetryingBackend
 from .adapters.store import SECRETS, Base
-from .domain import Backend
+from .domain import Backend, Unavailable
 from .settings import Settings
 
 
 def backend_of(settings: Settings) -> Backend:
     """The configured store, each call tried again while it is unavailable."""
-    patience = Patience(settings.retry_backoff_seconds, settings.retry_backoff_max_seconds, settings.transient_deadline_seconds)
-    return RetryingBackend(_store_of(settings), patience)
+    return Patient(_store_of(settings), settings.patience(), Unavailable, logs.get("storage"))
 
 
 def _store_of(settings: Settings) -> Backend:

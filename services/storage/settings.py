@@ -3,6 +3,7 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from runtime.patience import PatienceSettings
 from runtime.settings import SecretStoreSettings
 
 
@@ -10,7 +11,7 @@ DEVELOPMENT_GARAGE_TOKEN = "development-garage-admin-token"
 """The sandbox's token under `fedi up`; refused in production."""
 
 
-class Settings(SecretStoreSettings):
+class Settings(SecretStoreSettings, PatienceSettings):
     model_config = SettingsConfigDict(env_prefix="FEDI_STORAGE_", extra="ignore")
     service_name: str = "storage"
 
@@ -26,13 +27,6 @@ class Settings(SecretStoreSettings):
     s3_access_key_id: str = ""
     """backend=s3 only: the provider's key that creates buckets (and that every bucket's service gets)."""
     s3_secret_access_key: SecretStr = SecretStr("")
-
-    retry_backoff_seconds: float = 0.5
-    """A backend call that failed transiently (Garage unavailable, a 5xx, a dropped connection) is
-    tried again after about this long, doubling up to retry_backoff_max_seconds, until
-    transient_deadline_seconds have passed; then the message is delivered again."""
-    retry_backoff_max_seconds: float = 10.0
-    transient_deadline_seconds: float = 60.0
 
     usage_interval_seconds: float = 300.0
     """How often bucket.usage.reported is published for every bucket; 0 turns it off."""

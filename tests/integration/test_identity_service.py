@@ -230,6 +230,24 @@ async def test_every_enabled_service_gets_an_admin_account_valid_by_bind_and_a_w
     assert [dn.lower() for dn in next(iter(admins.values()))["member"]] == [mastodon]
 
 
+async def test_an_account_asked_for_while_the_directory_restarts_is_made_on_the_first_delivery_once_it_is_back(world, bus, eventually):
+    acme = operator()
+    world.provider.stop()
+    try:
+        command = await bus.send(account_requested(acme, "mastodon"))
+        await asyncio.sleep(3)  # longer than the bus's first redeliveries would wait
+    finally:
+        world.provider.start()
+
+    created = await bus.answer(command, eventually)
+
+    assert isinstance(created, AccountCreated), created
+    [raw] = [r for r in await bus.everything() if not r.subject.startswith("dlq.") and decode(r.data).event_id == created.event_id]
+    assert raw.headers["Fedi-Delivery"] == "1", "identity waited for the directory instead of giving the message back"
+    password = (await bus.secret(created.secret_ref)).value
+    assert binds(world.provider.url, f"uid=alice,ou=mastodon,ou={acme},{SUFFIX}", password)
+
+
 async def test_disabling_a_service_removes_its_admin_account_and_its_password(world, bus, eventually):
     acme = operator()
     mastodon, mastodon_password = await admin_account(world, bus, eventually, acme, "mastodon")

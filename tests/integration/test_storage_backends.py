@@ -11,12 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
+from runtime import logs
+from runtime.patience import Patience, Patient
 from sandbox.garage import GarageSandbox
 from services.storage.adapters import s3 as s3_plane
 from services.storage.adapters.garage import GarageAdmin
 from services.storage.adapters.garage_backend import GarageBackend
 from services.storage.adapters.plain_s3 import PlainS3Backend
-from services.storage.adapters.retrying import Patience, RetryingBackend
 from services.storage.domain import Backend, Refused, Unavailable, cleaner_key_name, operators_names
 
 pytestmark = pytest.mark.integration
@@ -233,7 +234,7 @@ def test_answers_lost_after_each_call_that_makes_something_still_leave_one_bucke
 def test_a_retrying_backend_makes_one_bucket_and_one_key_through_a_fifth_of_calls_failing(
     garage: GarageBackend, sandbox: GarageSandbox
 ) -> None:
-    garage = RetryingBackend(garage, Patience(base=0.01, cap=0.05, deadline=30))
+    garage = Patient(garage, Patience(base=0.01, cap=0.05, deadline=30), Unavailable, logs.get("test"))
     names = [name() for _ in range(10)]
     for kind in ("http_503", "lost_reply"):
         sandbox.inject_fault("*", kind, rate=0.1)
