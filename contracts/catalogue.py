@@ -102,6 +102,22 @@ def _requests() -> tuple[Request, ...]:
 REQUESTS: tuple[Request, ...] = _requests()
 
 
+WATCHED_DEAD_LETTERS: dict[str, tuple[type[Message], ...]] = {
+    "orchestrator": (
+        commands.BucketRequested, commands.BucketDeletionRequested, commands.AccountRequested, commands.AccountDeletionRequested,
+        commands.SshKeyRequested, commands.SshKeyDeletionRequested, commands.DirectoryRemovalRequested, commands.StorageRemovalRequested,
+    ),
+}
+"""Commands whose sender waits for an answer, and so hears (on `dlq.<subject>`) when the service that
+owns them gave up on one: the step waiting for it fails at once, with why."""
+
+
+def watched_dead_letters(service: str) -> list[str]:
+    from .subjects import dead_letter
+
+    return [dead_letter(model.subject()) for model in WATCHED_DEAD_LETTERS.get(service, ())]
+
+
 def durable_name(service: str, subject: str) -> str:
     """The durable consumer through which `service` reads `subject`."""
     return f"{service}-{subject.replace('.', '-')}"

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 from faststream import AckPolicy
@@ -21,7 +22,7 @@ from sqlalchemy import delete, func, select
 
 from contracts import MalformedMessage, Message, decode
 from contracts.catalogue import durable_name
-from contracts.subjects import STREAM
+from contracts.subjects import STREAM, dead_letter
 
 from . import logs, telemetry
 from .connection import broker_security
@@ -99,10 +100,35 @@ class Bus:
 
     def on(self, model: type[M], handler: Handler) -> None:
         """Handle every `model` message exactly once (per this service)."""
-        subject = model.subject()
-        durable = durable_name(self.service, subject)
+        durable = durable_name(self.service, model.subject())
         self.consumers.append(durable)
 
+        async def consume(msg: NatsMessage) -> None:
+            await self._consume(msg, model, handler, durable)
+
+        self._pull(model.subject(), durable, consume)
+
+    def on_dead_letter(self, model: type[M], handler: Callable[..., Awaitable[None]]) -> None:
+        """Hear, once each, the `model` commands their owner gave up on (parked on `dlq.<subject>`):
+        `handler(command, uow, reason=...)`. A dead letter that is no `model` (it could not be read)
+        is passed over: no one waits for its answer."""
+        subject = dead_letter(model.subject())
+        durable = durable_name(self.service, subject)
+
+        async def consume(msg: NatsMessage) -> None:
+            try:
+                readable = isinstance(decode(msg.body), model)
+            except MalformedMessage:
+                readable = False
+            if not readable:
+                await msg.ack()
+                return
+            reason = (msg.headers or {}).get(DEAD_LETTER_REASON, "no reason was given")
+            await self._consume(msg, model, partial(handler, reason=reason), durable)
+
+        self._pull(subject, durable, consume)
+
+    def _pull(self, subject: str, durable: str, consume: Callable[[NatsMessage], Awaitable[None]]) -> None:
         @self.broker.subscriber(
             subject,
             stream=JStream(STREAM, declare=False),
@@ -115,8 +141,8 @@ class Bus:
             ack_policy=AckPolicy.MANUAL,
             title=f"{durable}:consume",
         )
-        async def consume(msg: NatsMessage) -> None:
-            await self._consume(msg, model, handler, durable)
+        async def pulled(msg: NatsMessage) -> None:
+            await consume(msg)
 
     async def _consume(self, msg, model: type[M], handler: Handler, consumer: str) -> None:
         metadata = msg.raw_message.metadata

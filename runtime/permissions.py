@@ -4,7 +4,7 @@ make or answer only the requests the catalogue gives it. Rendered into the nats-
 
 import json
 
-from contracts.catalogue import REQUESTS, SERVICES, consumed_by, durable_name, produced_by
+from contracts.catalogue import REQUESTS, SERVICES, consumed_by, durable_name, produced_by, watched_dead_letters
 from contracts.subjects import STREAM, dead_letter
 
 from .audit import AUDIT_PREFIX, AUDIT_STREAM
@@ -33,11 +33,11 @@ def asker_of(reply_subject: str | None) -> str | None:
 
 def service_permissions(service: str) -> dict:
     consumed = [entry.subject for entry in consumed_by(service)]
-    durables = [durable_name(service, subject) for subject in consumed]
     publish = [entry.subject for entry in produced_by(service)]
     publish += [dead_letter(subject) for subject in consumed]
     publish += [f"{JS}.STREAM.INFO.{STREAM}", f"{JS}.STREAM.CREATE.{STREAM}", f"{JS}.STREAM.UPDATE.{STREAM}"]
-    for subject, durable in zip(consumed, durables, strict=True):
+    read = consumed + watched_dead_letters(service)
+    for subject, durable in zip(read, [durable_name(service, subject) for subject in read], strict=True):
         publish += [
             f"{JS}.CONSUMER.CREATE.{STREAM}.{durable}.{subject}",
             f"{JS}.CONSUMER.INFO.{STREAM}.{durable}",

@@ -18,6 +18,7 @@ from contracts.events import (
     SshKeyDeleted,
     StorageRemoved,
 )
+from contracts.catalogue import WATCHED_DEAD_LETTERS
 from contracts.requests import SecretReply, SecretRequest
 from contracts.subjects import secret_get
 from runtime.bus import Bus
@@ -129,6 +130,8 @@ def wiring(settings: Settings):
         for failed in (BucketFailed, AccountFailed):
             bus.on(failed, partial(handlers.record_failed, wake=executor.wake, errors=executor.errors))
         bus.on(StorageRemoved, partial(handlers.record_storage_removed, wake=executor.wake, errors=executor.errors))
+        for command in WATCHED_DEAD_LETTERS["orchestrator"]:
+            bus.on_dead_letter(command, partial(handlers.record_given_up, wake=executor.wake, errors=executor.errors))
         return [executor.run()]
 
     return wire

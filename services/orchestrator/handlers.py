@@ -28,7 +28,7 @@ from runtime.uow import UnitOfWork
 from . import progress
 from .adapters.store import Deployment, Step, Store
 from .domain.graph import DONE, FAILED, PENDING, WAITING
-from .domain.plan import planned_steps
+from .domain.plan import REMOTE_KINDS, planned_steps
 from .retry import BackendErrors
 
 PRODUCER = "orchestrator"
@@ -162,6 +162,24 @@ def storage_report(event: StorageRemoved) -> str:
         access = "its key's access revoked" if bucket.access_revoked else f"the provider must revoke key {bucket.access_key_id}"
         words += f"; the provider's bucket {bucket.name} stays with the provider, {access}"
     return words
+
+
+async def record_given_up(command, uow: UnitOfWork, wake, errors: BackendErrors | None = None, reason: str = "") -> None:
+    """The service that owns one of our commands gave up on it (parked it as a dead letter): the step
+    waiting for its answer fails now, saying why, instead of waiting for the command timeout."""
+    store = Store(uow.session)
+    steps = await store.steps(command.deployment_id)
+    resource_id = getattr(command, "resource_id", None)
+    step = next((s for s in steps if s.state == WAITING and (s.resource_id == resource_id if resource_id else s.kind == "directory")), None)
+    if step is None:
+        log.warning("a dead-lettered command no step waits for", message_type=command.type, resource_id=resource_id)
+        return
+    owner = REMOTE_KINDS.get(step.kind, "its owner")
+    step.finish(FAILED, f"{owner} gave up on it: {reason}. It is kept as a dead letter; once the cause is fixed, retry the deployment")
+    await _tell_progress(store, uow, command, step)
+    uow.after_commit(lambda: wake(command.deployment_id))
+    if errors is not None:
+        uow.after_commit(lambda: errors.count(owner, "gave_up", transient=False))
 
 
 async def record_failed(event: BucketFailed | AccountFailed, uow: UnitOfWork, wake, errors: BackendErrors | None = None) -> None:

@@ -7,7 +7,7 @@ import nats
 import pytest
 from nats.js.api import StreamConfig
 
-from contracts.catalogue import CATALOGUE, SERVICES, consumed_by, durable_name, produced_by, stream_subjects
+from contracts.catalogue import CATALOGUE, SERVICES, consumed_by, durable_name, produced_by, stream_subjects, watched_dead_letters
 from contracts.subjects import STREAM
 from runtime.connection import connect_options
 from runtime.devca import ensure_dev_ca
@@ -92,6 +92,22 @@ async def test_every_service_is_refused_a_durable_consumer_on_what_it_does_not_c
         assert await connection.jetstream().pull_subscribe(entry.subject, durable=durable_name(service, entry.subject), stream=STREAM)
     await connection.close()
     await admin.close()
+
+
+async def test_the_orchestrator_hears_the_dead_letters_of_its_own_commands_and_no_one_else_does(locked_bus):
+    admin = await with_stream(locked_bus)
+    watched = watched_dead_letters("orchestrator")
+    orchestrator = await connect(locked_bus, "orchestrator")
+    for subject in watched:
+        assert await orchestrator.jetstream().pull_subscribe(subject, durable=durable_name("orchestrator", subject), stream=STREAM)
+    errors: list[str] = []
+    panel = await connect(locked_bus, "panel", errors)
+    durable = durable_name("panel", watched[0])
+    with pytest.raises(Exception):
+        await panel.jetstream().pull_subscribe(watched[0], durable=durable, stream=STREAM)
+    assert "permissions violation" in await wait_for(errors, durable)
+    for connection in (orchestrator, panel, admin):
+        await connection.close()
 
 
 async def test_the_panel_is_refused_when_it_publishes_an_event_it_does_not_own(locked_bus):

@@ -333,6 +333,22 @@ def test_a_permanent_proxmox_error_fails_the_step_with_the_backends_message_and_
     assert w.recorded()["acme/mastodon/vm"]["vmid"] == w.vms("acme")[0]["vmid"]
 
 
+def test_a_command_its_owner_gave_up_on_fails_its_step_at_once_with_the_owners_reason(world):
+    w = world
+    w.stand_in.gives_up["bucket.requested"] = "Unavailable: Garage did not answer: 503 ServiceUnavailable"
+    w.start(COMMAND_TIMEOUT_SECONDS="3600")
+
+    assert w.deploy(plan("acme", 1, resources("acme")), timeout=30) == "failed"
+
+    assert w.reason("acme-rev1") == (
+        "acme/mastodon/bucket: storage gave up on it: Unavailable: Garage did not answer: 503 ServiceUnavailable. "
+        "It is kept as a dead letter; once the cause is fixed, retry the deployment"
+    )
+    w.stand_in.gives_up.clear()
+    assert w.deploy(plan("acme", 2, resources("acme"))) == "succeeded", "trying again makes it"
+    assert set(w.stand_in.buckets) == {"fedi-acme-mastodon"}
+
+
 def test_a_vm_that_carries_our_tags_is_adopted_instead_of_cloned_again(world):
     w = world
     w.start()

@@ -44,7 +44,8 @@ from contracts.events import (
 )
 from contracts.requests import SecretReply, SecretRequest
 from contracts.resources import DATA_KINDS, Change
-from contracts.subjects import STREAM
+from contracts.subjects import STREAM, dead_letter
+from runtime.dead_letters import REASON as DEAD_LETTER_REASON
 from runtime.nats_server import NatsServer
 from runtime.stream import ensure_stream
 from sandbox import nixos_target
@@ -171,6 +172,9 @@ class StandInForStorageAndIdentity:
     secrets: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0
     """Seconds each answer takes (answers to different commands overlap)."""
+    gives_up: dict[str, str] = field(default_factory=dict)
+    """Command types it parks as dead letters instead of answering, with the reason, as a service does
+    once it has used up its deliveries."""
 
     def answer(self, command):
         made = dict(correlation_id=command.correlation_id, causation_id=str(command.event_id), operator_id=command.operator_id,
@@ -250,7 +254,13 @@ class Bus:
         async def serve():
             async def answer(msg):
                 await asyncio.sleep(self.stand_in.latency)
-                reply = self.stand_in.answer(decode(msg.data))
+                command = decode(msg.data)
+                if command.type in self.stand_in.gives_up:
+                    headers = {DEAD_LETTER_REASON: self.stand_in.gives_up[command.type], "Nats-Msg-Id": f"dlq-{command.event_id}"}
+                    await self.js.publish(dead_letter(command.type), msg.data, headers=headers)
+                    await msg.ack()
+                    return
+                reply = self.stand_in.answer(command)
                 if reply is not None:
                     await self.js.publish(reply.subject(), encode(reply), headers={"Nats-Msg-Id": str(reply.event_id)})
                 await msg.ack()
