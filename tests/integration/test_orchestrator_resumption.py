@@ -6,7 +6,7 @@ with exactly the planned resources, none twice and none left over."""
 import pytest
 
 from sandbox.nixos_target import records
-from tests.integration.test_orchestrator_support import plan, resources, world  # noqa: F401
+from tests.integration.test_orchestrator_support import plan, removal, resources, world  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +26,8 @@ CREATING = around("vm.clone", "vm.configure", "vm.resize", "vm.start", "dns.zone
 UPDATING = around("vm.configure", "vm.resize", "vm.reboot", "nixos.deploy")
 REPLACING = around("vm.shutdown", "vm.retire", "vm.clone", "vm.start", "dns.replace", "nixos.deploy")
 DELETING = around("dns.delete", "vm.shutdown", "vm.destroy") + sending("sshkey.delete", "account.delete", "bucket.delete", "mail.delete")
+REMOVING = DELETING + sending("directory.delete", "storage.delete")
+"""An operator's removal ends with its directory at identity and what else storage holds for it."""
 STOPPING = around("vm.stop", "vm.destroy")
 """A guest that ignores the shutdown request is stopped after the timeout, then destroyed."""
 KEEPING = around("dns.delete", "vm.shutdown", "vm.keep") + sending("account.delete", "bucket.delete", "mail.delete")
@@ -90,21 +92,21 @@ def test_a_replacement_killed_at_every_side_effect_ends_with_one_new_vm_and_the_
     assert w.recorded()["acme/mastodon/vm"]["vmid"] == vm["vmid"]
 
 
-def test_a_removal_killed_at_every_side_effect_leaves_nothing_behind(world):
+def test_an_account_removal_killed_at_every_side_effect_leaves_nothing_behind(world):
     w = world
     w.start()
     first = resources("acme")
     assert w.deploy(plan("acme", 1, first)) == "succeeded"
     w.stop()
 
-    w.crash_at(*DELETING)
+    w.crash_at(*REMOVING)
     w.start()
-    w.bus.publish(plan("acme", 2, [], before=first, data="delete"))
+    w.bus.publish(removal("acme", 2, first))
     assert w.finish_through_crashes("acme-rev2") == "succeeded", w.reason("acme-rev2")
 
-    assert sorted(w.crashes()) == sorted(DELETING)
+    assert sorted(w.crashes()) == sorted(REMOVING)
     assert w.proxmox_vms() == [] and w.records("acme.example.") == {}
-    assert (w.stand_in.buckets, w.stand_in.accounts, w.stand_in.sshkeys) == ({}, {}, {})
+    assert (w.stand_in.buckets, w.stand_in.accounts, w.stand_in.sshkeys, w.stand_in.directories) == ({}, {}, {}, set())
     assert w.recorded() == {}
 
 
