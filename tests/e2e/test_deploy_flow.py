@@ -364,3 +364,42 @@ def test_a_bucket_assigned_with_a_wrong_key_fails_the_deployment_with_why_before
     assert not {step for step in made if step.startswith("piedpiper/mastodon/")}, made
     assert not [vm for vm in running.proxmox_inventory() if vm["name"].startswith("piedpiper-")]
     assert not [k for k in running.garage_inventory()["keys"] if k["name"].startswith("fedi-piedpiper")]
+
+
+def test_switching_a_service_off_keeps_or_deletes_its_data_as_chosen_and_switching_it_on_finds_it_again(running):
+    soylent = running.operator("soylent")
+    both = mastodon_and_pixelfed("soylent.example")
+
+    def deploy(response) -> dict:
+        assert response.status_code == 202, response.text
+        final = running.wait_for(soylent, response.json()["deployment_id"])
+        assert final["state"] == "succeeded", final
+        return final
+
+    def pixelfed() -> tuple[dict | None, list[str], dict | None]:
+        garage = running.garage_inventory()
+        bucket = next((b for b in garage["buckets"] if "fedi-soylent-pixelfed" in b["aliases"]), None)
+        keys = [k["id"] for k in garage["keys"] if k["name"] == "fedi-soylent-pixelfed"]
+        vm = next((vm for vm in running.proxmox_inventory() if vm["name"] == "soylent-pixelfed"), None)
+        return bucket, keys, vm
+
+    deploy(running.submit(soylent, both))
+    bucket, _, vm = pixelfed()
+    objects = [o["key"] for o in bucket["objects"]]
+    assert objects, "the bucket holds what was written into it"
+
+    deploy(running.api.post("/api/v1/services/pixelfed/disable", json={"data": "keep"}, headers=soylent))
+    kept, keys, kept_vm = pixelfed()
+    assert kept["id"] == bucket["id"] and [o["key"] for o in kept["objects"]] == objects, "bucket and objects kept"
+    assert kept["keys"] == {} and keys == [], "no key reaches it any more"
+    assert (kept_vm["vmid"], kept_vm["status"]) == (vm["vmid"], "stopped"), "its VM (and database disk) is kept, shut down"
+
+    deploy(running.submit(soylent, both))
+    again, keys, again_vm = pixelfed()
+    assert again["id"] == bucket["id"] and set(objects) <= {o["key"] for o in again["objects"]}, "switched on again, the data is there"
+    assert list(again["keys"]) == keys and len(keys) == 1, "with a new key of its own"
+    assert (again_vm["vmid"], again_vm["status"]) == (vm["vmid"], "running")
+
+    deploy(running.api.post("/api/v1/services/pixelfed/disable", json={"data": "delete"}, headers=soylent))
+    assert pixelfed() == (None, [], None), "bucket, objects, key and VM are gone"
+    assert [b for b in running.garage_inventory()["buckets"] if "fedi-soylent-mastodon" in b["aliases"]], "mastodon's stays"
