@@ -64,6 +64,8 @@ class Cluster:
         for vmid, name in templates.items():
             self.vms.setdefault(vmid, self._template(vmid, name))
         self._running = {upid for upid, t in self.tasks.items() if t["status"] == "running"}
+        self.peaks: dict[tuple[str, str], int] = {}
+        """(node, task type) -> the most tasks of that type that ever ran at once for that node."""
         if state_file:
             Path(state_file).parent.mkdir(parents=True, exist_ok=True)
         self._dirty = True
@@ -103,6 +105,10 @@ class Cluster:
             "pstart": pstart, "starttime": int(now), "status": "running", "step": "begin", "begin_at": begin,
             "finish_at": begin + (self.latency.get(kind, 0.0) if seconds is None else seconds) + extra, "args": args, "fault": fault.get("kind"), "log": []}
         self._running.add(upid)
+        at = args.get("node", node)  # a clone's task runs on its source's node; it counts where the copy goes
+        at_once = sum(1 for u in self._running if self.tasks[u]["args"].get("node", self.tasks[u]["node"]) == at
+                      and self.tasks[u]["type"] == kind)
+        self.peaks[at, kind] = max(self.peaks.get((at, kind), 0), at_once)
         for old in [u for u in self.tasks if u not in self._running][:max(0, len(self.tasks) - KEEP_TASKS)]:
             del self.tasks[old]
         self._tick()

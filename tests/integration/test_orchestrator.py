@@ -333,6 +333,21 @@ def test_a_permanent_proxmox_error_fails_the_step_with_the_backends_message_and_
     assert w.recorded()["acme/mastodon/vm"]["vmid"] == w.vms("acme")[0]["vmid"]
 
 
+def test_independent_steps_run_at_once_but_never_more_clones_on_a_node_than_its_limit(world):
+    w = world
+    w.proxmox.set_latency("qmclone", 0.5)
+    w.start(CLONE_LIMIT_PER_NODE="2", PARALLELISM="16")
+    operators = [f"op{n}" for n in range(8)]
+    for operator in operators:
+        w.bus.publish(plan(operator, 1, resources(operator)))
+
+    assert {op: w.finish(f"{op}-rev1", timeout=120) for op in operators} == dict.fromkeys(operators, "succeeded")
+
+    clones = {node: peak for (node, kind), peak in w.proxmox.cluster.peaks.items() if kind == "qmclone"}
+    assert max(clones.values()) == 2, f"two clones at once on a node, never three: {clones}"
+    assert len(w.vms()) == len(operators)
+
+
 def test_a_command_its_owner_gave_up_on_fails_its_step_at_once_with_the_owners_reason(world):
     w = world
     w.stand_in.gives_up["bucket.requested"] = "Unavailable: Garage did not answer: 503 ServiceUnavailable"
