@@ -16,7 +16,7 @@ import pytest
 import structlog.testing
 
 from sandbox.nixos_target import deploy_command, held, records, secrets_command
-from services.orchestrator.adapters.deployer import DeployFailed, DeployRequest, NixosDeployer
+from services.orchestrator.adapters.deployer import DEFAULT_COMMAND, DeployFailed, DeployRequest, NixosDeployer
 from services.orchestrator.settings import DEPLOY_COMMANDS
 
 pytestmark = pytest.mark.integration
@@ -435,6 +435,29 @@ async def test_the_nixops4_flake_names_the_vm_as_a_member_of_its_root_component(
         "platform": "x86_64-linux",
         "configurations": ["acme-mastodon"],
     }
+
+
+async def test_the_default_command_switches_the_vm_with_nixos_rebuild_over_ssh_pinned_to_its_learned_host_key(tmp_path, monkeypatch):
+    """A stand-in `nixos-rebuild` (the real one needs a NixOS target) that records its arguments and
+    what its ssh would trust: NIX_SSHOPTS and the known-hosts file it names."""
+    record = tmp_path / "nixos-rebuild.json"
+    on_path(tmp_path, monkeypatch, "nixos-rebuild", f"""
+opts = os.environ["NIX_SSHOPTS"].split()
+known = next(o.split("=", 1)[1] for o in opts if o.startswith("UserKnownHostsFile="))
+open({str(record)!r}, "w").write(json.dumps({{"argv": sys.argv[1:], "sshopts": opts, "known_hosts": open(known).read()}}))
+print("activating the configuration...")
+""")
+    deployer = sandboxed(tmp_path, tmp_path / "state", list(DEFAULT_COMMAND))
+
+    result = await deployer.deploy(request(host_key=HOST_KEY, ssh_private_key=DEPLOY_KEY))
+
+    ran = json.loads(record.read_text())
+    folder = tmp_path / "work" / "acme-mastodon"
+    assert ran["argv"] == ["switch", "--flake", f"{folder}#acme-mastodon", "--target-host", "root@10.10.0.5"]
+    assert ran["sshopts"] == ["-o", f"UserKnownHostsFile={folder / 'known_hosts'}", "-o", "GlobalKnownHostsFile=/dev/null",
+                              "-o", "StrictHostKeyChecking=yes", "-o", f"IdentityFile={folder / 'ssh' / 'id'}", "-o", "IdentitiesOnly=yes"]
+    assert ran["known_hosts"].split() == ["10.10.0.5", *HOST_KEY.split()[:2]], "only the key learned at provisioning is trusted"
+    assert result.log_tail == ("activating the configuration...",)
 
 
 async def test_the_nixops4_preset_applies_the_vm_from_its_deployment_folder(tmp_path, monkeypatch):
