@@ -333,6 +333,23 @@ def test_a_permanent_proxmox_error_fails_the_step_with_the_backends_message_and_
     assert w.recorded()["acme/mastodon/vm"]["vmid"] == w.vms("acme")[0]["vmid"]
 
 
+def test_the_time_left_is_estimated_from_how_long_earlier_steps_took(world):
+    w = world
+    w.start()
+
+    def first_estimate(deployment_id: str) -> float:
+        return next(m.eta_seconds for m in w.bus.of(deployment_id, "deployment.progress") if m.eta_seconds is not None)
+
+    assert w.deploy(plan("acme", 1, resources("acme"))) == "succeeded"
+    w.stop()  # the measurements are kept with the steps, and a restarted orchestrator reads them
+    w.start()
+    assert w.deploy(plan("globex", 1, resources("globex"))) == "succeeded"
+
+    unmeasured, measured = first_estimate("acme-rev1"), first_estimate("globex-rev1")
+    assert unmeasured >= 180, "before anything was measured: a minute per VM, two per NixOS deploy"
+    assert measured < 30, f"once measured, the sandbox's quick steps: {measured:.1f} s left, not {unmeasured:.0f} s"
+
+
 def test_independent_steps_run_at_once_but_never_more_clones_on_a_node_than_its_limit(world):
     w = world
     w.proxmox.set_latency("qmclone", 0.5)
