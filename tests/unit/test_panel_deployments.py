@@ -4,6 +4,7 @@ the trace of its events; the provider's view of every operator; the JSON API doi
 
 import json
 import re
+import uuid
 
 from contracts.events import (
     AccountCreated,
@@ -181,6 +182,20 @@ async def test_the_trace_page_shows_the_chain_of_events_each_under_its_cause(pan
     depths = re.findall(r'class="depth-(\d+)"><code>([\w.]+)</code>', page)
     assert depths == [("0", "config.submitted"), ("1", "plan.created"), ("2", "deployment.progress")]
     assert "acme/mastodon/vm done" in text_of(page)
+
+
+async def test_the_operator_sees_how_much_each_of_its_buckets_holds_and_nothing_of_anyone_elses(panel):
+    browser = await panel.logged_in("ann@acme.example", "acme")
+    deployment_id, submitted = await deploy(panel, browser)
+    await succeeded(panel, deployment_id, submitted)
+    ours = submitted.caused(BucketUsageReported, "storage", bucket="fedi-acme-mastodon", bytes=3 * 1024**3, objects=1200)
+    theirs = ours.model_copy(update={"operator_id": "blue", "bucket": "fedi-blue-mastodon", "event_id": uuid.uuid4()})
+    await panel.apply(ours, theirs)
+
+    home = words((await browser.get("/")).text)
+
+    assert "fedi-acme-mastodon : 3.0 GiB in 1200 files" in home
+    assert "fedi-blue-mastodon" not in home
 
 
 async def test_the_provider_sees_every_operator_with_deployment_states_and_storage_use(panel):
