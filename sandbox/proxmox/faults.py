@@ -6,7 +6,8 @@ import random
 import threading
 from collections import Counter
 
-KINDS = ("lock_timeout", "http_500", "http_596", "warnings", "slow", "reset")
+KINDS = ("lock_timeout", "http_500", "http_596", "warnings", "slow", "reset", "id_taken")
+"""id_taken: another client makes a VM with the id the call asks for just before it (nextid races)."""
 
 
 class Faults:

@@ -53,6 +53,8 @@ def dispatch(cluster: Cluster, faults: Faults, method: str, path: str, params: d
     kind = fault and fault["kind"]
     if kind == "reset":
         raise ConnectionReset(op)
+    if kind == "id_taken":
+        cluster.take_id(int(params.get("newid", params.get("vmid", 0))))
     if kind == "http_596":
         raise ApiError(596, "Connection timed out")
     if kind == "http_500":

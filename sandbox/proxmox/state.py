@@ -78,6 +78,14 @@ class Cluster:
                 "net0": f"virtio={fake_mac(vmid, 'net0')},bridge=vmbr0", "serial0": "socket", "vga": "serial0"}
         return {"vmid": vmid, "node": self.nodes[0], "status": "stopped", "started": None, "pool": None, "config": conf}
 
+    def take_id(self, vmid: int) -> None:
+        """Another client (a colleague's script, a second orchestrator) makes a VM with this id."""
+        if vmid and vmid not in self.vms:
+            vm = self._template(vmid, f"someone-elses-{vmid}")
+            vm["config"].pop("template")
+            self.vms[vmid] = vm
+            self._dirty = True
+
     # ---- persistence and the task clock
     def _save(self) -> None:
         if self.state_file and self._dirty:
@@ -424,7 +432,7 @@ class Cluster:
             raise ApiError(500, f"can't remove VM {p['vmid']} - protection mode enabled")
         if vm["status"] == "running":
             raise ApiError(500, f"VM {p['vmid']} is running - destroy failed")
-        args = {k: p[k] for k in ("node", "vmid", "skiplock") if k in p}
+        args = {k: p[k] for k in ("node", "vmid", "skiplock", "purge", "destroy-unreferenced-disks") if k in p}
         return self._task(p["node"], "qmdestroy", p["vmid"], args, fault)
 
     def _finish_qmdestroy(self, a: dict, log: list) -> None:

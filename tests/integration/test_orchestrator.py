@@ -34,6 +34,7 @@ def test_a_plan_makes_every_resource_and_the_records_answer_over_dns(world):
     assert "fedi-res-acme.mastodon.vm" in vm["tags"]
     public_key = w.stand_in.sshkeys["acme-deploy"][0]
     assert public_key.split()[1] in vm["sshkeys"], "the operator's deploy key is in cloud-init"
+    assert vm["ciuser"] == "root" and vm["ipconfig0"] == "ip=dhcp", "cloud-init's user and network"
     assert ask_dns(w, "mastodon.acme.example") == [vm["ip"]]
     assert records(w.nixos_state)["acme-mastodon"]["services"] == ["mastodon"]
     assert set(w.stand_in.buckets) == {"fedi-acme-mastodon"}
@@ -381,6 +382,20 @@ def test_a_command_its_owner_gave_up_on_fails_its_step_at_once_with_the_owners_r
     assert set(w.stand_in.buckets) == {"fedi-acme-mastodon"}
 
 
+def test_a_vm_id_taken_by_someone_else_between_nextid_and_the_clone_is_given_up_for_the_next_one(world):
+    w = world
+    w.proxmox.inject_fault("qmclone", "id_taken", count=2)
+    w.start()
+
+    assert w.deploy(plan("acme", 1, resources("acme"))) == "succeeded", w.reason("acme-rev1")
+
+    names = sorted(vm["name"] for vm in w.proxmox_vms())
+    assert names[0] == "acme-mastodon" and len(names) == 3 and all(n.startswith("someone-elses-") for n in names[1:])
+    (ours,) = w.vms("acme")
+    assert w.recorded()["acme/mastodon/vm"]["vmid"] == ours["vmid"]
+    assert all(not vm["tags"] for vm in w.proxmox_vms() if vm["name"].startswith("someone-elses-")), "theirs are left alone"
+
+
 def test_a_vm_that_carries_our_tags_is_adopted_instead_of_cloned_again(world):
     w = world
     w.start()
@@ -429,3 +444,5 @@ def test_a_vm_that_ignores_the_shutdown_request_is_stopped_after_the_timeout_and
     tasks = [t for t in w.proxmox.cluster.tasks.values() if t["id"] == str(vm["vmid"]) and t["type"] != "qmclone"]
     ends = [(t["type"], t["exitstatus"]) for t in sorted(tasks, key=lambda t: t["pid"]) if t["type"] != "qmconfig"]
     assert ends[-3:] == [("qmshutdown", "VM quit/powerdown failed - got timeout"), ("qmstop", "OK"), ("qmdestroy", "OK")]
+    (destroyed,) = [t for t in tasks if t["type"] == "qmdestroy"]
+    assert destroyed["args"]["purge"] == 1 and destroyed["args"]["destroy-unreferenced-disks"] == 1, "out of jobs and HA, no disk left"
