@@ -60,7 +60,7 @@ class World:
     secrets_seen: dict[str, str] = field(default_factory=dict)
     """ref -> value of every secret the tests were handed: none may appear in the stream or the log."""
 
-    def start(self) -> None:
+    def start(self, **settings: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_")} | {
             "FEDI_IDENTITY_NATS_URL": self.nats.url,
             "FEDI_IDENTITY_DATA_DIR": str(self.home / "identity"),
@@ -75,7 +75,7 @@ class World:
             "FEDI_IDENTITY_REDELIVERY_BACKOFF_SECONDS": "0.1",
             "FEDI_IDENTITY_ACK_WAIT_SECONDS": "5",
             "FEDI_IDENTITY_LOG_LEVEL": "DEBUG",
-        }
+        } | {f"FEDI_IDENTITY_{name}": value for name, value in settings.items()}
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "services.identity"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -454,6 +454,34 @@ async def test_their_users_and_groups_appear_change_and_disappear_in_our_directo
     assert members(world, acme, "users") == {"bob", "dave"} and members(world, acme, "moderators") == {"bob"}
     admins = world.provider_entries(f"cn=admins,ou=mastodon,ou={acme},{SUFFIX}")
     assert [dn.lower() for dn in next(iter(admins.values()))["member"]] == [f"uid=alice,ou=mastodon,ou={acme},{SUFFIX}"]
+
+
+async def test_a_connected_directory_is_synced_again_on_schedule_and_a_failed_sync_is_reported_too(
+    world, bus, eventually, their_directory
+):
+    acme = operator()
+    synced = lambda trigger, kind=DirectorySyncCompleted: lambda m: (  # noqa: E731
+        isinstance(m, kind) and m.operator_id == acme and m.trigger == trigger)
+    world.stop()
+    world.start(SYNC_INTERVAL_SECONDS="1")
+    try:
+        await admin_account(world, bus, eventually, acme, "mastodon")
+        assert (await bus.directory(DIRECTORY_CONNECT, acme, parameters(world), world.theirs.password)).ok
+        first = await bus.find(eventually, "the sync on connect", synced("connect"))
+        synced_people = set(people(world, acme))
+        scheduled = await bus.find(eventually, "a scheduled sync", synced("schedule"))
+        world.theirs.stop()
+        try:
+            failed = await bus.find(eventually, "a scheduled sync that failed", synced("schedule", DirectorySyncFailed))
+        finally:
+            world.theirs.start()
+    finally:
+        world.stop()
+        world.start()
+
+    assert (scheduled.users_total, scheduled.users_added, scheduled.users_removed) == (first.users_total, 0, 0), "nothing changed"
+    assert failed.problem == "unreachable" and world.theirs.url.split("//")[1] in failed.reason, failed.reason
+    assert synced_people and set(people(world, acme)) == synced_people, "a failed sync removes nobody"
 
 
 # -- an operator's removal (US 6.3, identity's side) ------------------------------------------------
