@@ -48,17 +48,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+RELAY = "cn=relay"
+"""The provider's mail relay's own account, directly under the suffix: it looks relay logins up."""
 _REGEX_SPECIAL = set("\\.[]()*+?{}|^$")
 
 
 def access_rules(suffix: str) -> str:
     """The ACL the provider's directory needs (nix/README.md shows it for production): each operator's
-    reader `cn=reader,ou=<operator>,<suffix>` reads that operator's subtree and nothing else, no one
+    reader `cn=reader,ou=<operator>,<suffix>` reads that operator's subtree and nothing else; the
+    provider's mail relay (`cn=relay,<suffix>`) finds relay accounts by login and nothing else; no one
     reads a password (binding checks it), a user reads its own entry; identity writes as the rootdn."""
     pattern = "".join("\\" + c if c in _REGEX_SPECIAL else c for c in suffix.lower())
+    relay = f"{RELAY},{suffix.lower()}"
     return f"""access to attrs=userPassword
     by anonymous auth
     by * none
+access to dn.base="{suffix.lower()}" attrs=entry
+    by dn.exact="{relay}" search
+    by * break
+access to dn.regex="^uid=[^,]+,ou=mail,ou=[^,]+,{pattern}$" attrs=entry,uid,employeeType
+    by dn.exact="{relay}" read
+    by * break
 access to dn.regex="^(.+,)?ou=([^,]+),{pattern}$"
     by dn.exact,expand="cn=reader,ou=$2,{suffix.lower()}" read
     by self read

@@ -10,7 +10,7 @@ import pytest
 
 from runtime.db import Database
 from runtime.service import migrations_of
-from sandbox.slapd import Slapd, access_rules, missing
+from sandbox.slapd import RELAY, Slapd, access_rules, missing
 from services.configurator.domain.nixos import directory_settings
 from services.configurator.domain.policy import parse_policy
 from services.identity import bootstrap
@@ -278,6 +278,23 @@ async def test_the_reader_cannot_change_anything_not_even_its_own_password(provi
         assert not attempt() and conn.result["description"] == "insufficientAccessRights", (what, conn.result)
 
     assert search(as_reader(provider_ldap, "acme", "acme-reader-pw"), bob)[bob]["mail"] == ["bob@acme.example"]
+
+
+async def test_the_providers_relay_looks_a_login_up_checks_its_password_by_bind_and_sees_nothing_else(provider_ldap, two_operators):
+    relay_dn = f"{RELAY},{SUFFIX}"
+    await two_operators.apply([Add(relay_dn, {"objectClass": ["organizationalRole", "simpleSecurityObject"], "cn": ["relay"],
+                                              "userPassword": [ssha("relay-lookup-pw")]})])
+    relay = ldap3.Connection(provider_ldap.url, relay_dn, "relay-lookup-pw", auto_bind=True)
+    login = lambda name: f"(&(uid={name})(employeeType=smtp))"  # noqa: E731  (saslauthd's ldap_filter, nix/README.md)
+
+    found = search(relay, SUFFIX, login("acme-mastodon"))
+
+    assert list(found) == [two_operators.tree.mail_account("acme", "acme-mastodon")]
+    assert "userPassword" not in found[two_operators.tree.mail_account("acme", "acme-mastodon")]
+    assert await two_operators.bind(next(iter(found)), "relay-pw") and not await two_operators.bind(next(iter(found)), "wrong")
+    assert list(search(relay, SUFFIX, login("globex-mastodon"))) == [two_operators.tree.mail_account("globex", "globex-mastodon")]
+    assert search(relay, SUFFIX, "(uid=alice)") == {} and search(relay, SUFFIX, "(uid=bob)") == {}, "no admin, no person"
+    assert search(relay, two_operators.tree.operator("acme")) == {}, "nothing of an operator's subtree but its relay logins"
 
 
 def test_the_documented_production_acl_is_the_one_the_tests_run_with():

@@ -24,7 +24,7 @@ import nats
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from ldap3.utils.dn import escape_rdn
+from ldap3.utils.conv import escape_filter_chars
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
@@ -37,6 +37,7 @@ from contracts.requests import DirectoryConnectionReply, DirectoryConnectionRequ
 from contracts.subjects import DIRECTORY_CHECK, DIRECTORY_CONNECT, STREAM, secret_get
 from runtime.nats_server import NatsServer
 from sandbox.slapd import Slapd, missing
+from services.identity.domain.passwords import ssha
 from tests.conftest import ask_secret, blocking, require, stop_process
 
 pytestmark = pytest.mark.integration
@@ -283,18 +284,29 @@ async def test_an_unauthorised_requester_gets_no_secret(world, bus, eventually):
 
 
 class LdapBindAuthenticator:
-    """The provider's relay: SMTP AUTH succeeds when the login binds to ou=mail of its operator."""
+    """The provider's relay, as saslauthd does it (nix/README.md): SMTP AUTH succeeds when the login,
+    looked up as the relay's own account, binds with the password given."""
 
-    def __init__(self, url: str, operator_id: str) -> None:
-        self.url = url
-        self.base = f"ou=mail,ou={operator_id},{SUFFIX}"
+    def __init__(self, url: str, relay_dn: str, relay_password: str) -> None:
+        self.url, self.relay_dn, self.relay_password = url, relay_dn, relay_password
 
     def __call__(self, server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
-        dn = f"uid={escape_rdn(auth_data.login.decode())},{self.base}"
+        login = escape_filter_chars(auth_data.login.decode())
+        with ldap3.Connection(self.url, self.relay_dn, self.relay_password, auto_bind=True) as relay:
+            relay.search(SUFFIX, f"(&(uid={login})(employeeType=smtp))", ldap3.SUBTREE)
+            found = [entry.entry_dn for entry in relay.entries]
         # handled=False: aiosmtpd itself answers a refusal with 535 (handled=True would answer nothing).
-        return AuthResult(success=binds(self.url, dn, auth_data.password.decode()), handled=False)
+        return AuthResult(success=len(found) == 1 and binds(self.url, found[0], auth_data.password.decode()), handled=False)
+
+
+def relay_account(world: World) -> tuple[str, str]:
+    """The relay's own lookup account, which the provider makes (cn=relay under the suffix)."""
+    dn, password = f"cn=relay,{SUFFIX}", "relay-lookup-password"
+    with ldap3.Connection(world.provider.url, world.provider.bind_dn, world.provider.password, auto_bind=True) as conn:
+        conn.add(dn, ["organizationalRole", "simpleSecurityObject"], {"cn": "relay", "userPassword": ssha(password)})
+    return dn, password
 
 
 class Mailbox:
@@ -319,7 +331,7 @@ async def test_a_service_sends_mail_through_the_relay_with_its_relay_account_and
     password = (await bus.secret(created.secret_ref)).value
     mailbox = Mailbox()
     relay = Controller(
-        mailbox, hostname="127.0.0.1", port=free_port(), authenticator=LdapBindAuthenticator(world.provider.url, acme),
+        mailbox, hostname="127.0.0.1", port=free_port(), authenticator=LdapBindAuthenticator(world.provider.url, *relay_account(world)),
         auth_required=True, auth_require_tls=False,
     )
     relay.start()
