@@ -4,17 +4,21 @@ from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, status
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from contracts.configuration import SERVICES, OperatorConfiguration, problems_of
+from contracts.directory import DirectoryParameters
+from contracts.requests import DirectoryConnectionReply
 from runtime.event_chain import chain
 
-from . import credentials, maintenance, operations, operators, recovery
+from . import credentials, directory, maintenance, operations, operators, recovery
 from .adapters.accounts import Accounts
 from .adapters.bus import Unavailable
 from .adapters.store import Panel, Provider
 from .domain.accounts import OPERATOR, PROVIDER_ADMIN
+from .domain.directory_form import refused
 from .domain.form import FieldProblems
 from .domain.wording import describe_plan, plan_summary
 from .web.admin import operator_detail
@@ -57,6 +61,19 @@ class Choice(BaseModel):
 class Removal(BaseModel):
     confirm: str = Field(description="The operator's name, typed again to confirm.")
     reason: str = Field(default="", max_length=500)
+
+
+class DirectoryConnection(BaseModel):
+    parameters: DirectoryParameters
+    bind_password: SecretStr = Field(
+        min_length=1, description="The bind DN's password: passed to identity, which keeps it encrypted; never kept or shown by the panel."
+    )
+
+
+def _answered(reply: DirectoryConnectionReply) -> JSONResponse:
+    """200 when identity read the directory, 422 with its problem and reason when not, 503 when identity did not answer."""
+    code = status.HTTP_200_OK if reply.ok else status.HTTP_422_UNPROCESSABLE_CONTENT if reply.problem else status.HTTP_503_SERVICE_UNAVAILABLE
+    return JSONResponse(reply.model_dump(mode="json"), status_code=code)
 
 
 def _http(code: int, detail: str) -> HTTPException:
@@ -268,6 +285,45 @@ def router(context: Context) -> APIRouter:
         except maintenance.NotWaiting as exc:
             raise _http(status.HTTP_409_CONFLICT, str(exc)) from None
         return {"kind": choice.kind, "campaign_id": choice.campaign_id, "sent": True}
+
+    def checked(connection: DirectoryConnection) -> tuple[DirectoryParameters, str]:
+        problems = refused(connection.parameters.url, connection.parameters.mapping)
+        if problems:
+            listed = [{"field": f"parameters.{name}", "message": message} for name, message in problems.items()]
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": listed})
+        return connection.parameters, connection.bind_password.get_secret_value()
+
+    @api.get("/directory")
+    async def get_directory(operator_id: Operator) -> dict:
+        """Your own LDAP directory: the connection identity keeps (its parameters, never the password; null until connected)
+        and every sync's report, newest first (trigger connect, demand or schedule; the counts, or the problem and reason)."""
+        shown = await directory.overview(context, operator_id)
+        connection = shown["connection"]
+        return {
+            "connection": {**asdict(connection), "parameters": connection.parameters.model_dump()} if connection else None,
+            "syncs": shown["syncs"],
+        }
+
+    @api.post("/directory/check", responses={422: {"description": "identity could not read the directory: its problem and reason"},
+                                             503: {"description": "identity did not answer"}})
+    async def check_directory(connection: DirectoryConnection, operator_id: Operator) -> JSONResponse:
+        """Can identity read your directory with these parameters and password? The users and groups it found; nothing is kept."""
+        parameters, password = checked(connection)
+        return _answered(await directory.check(context, operator_id, parameters, password))
+
+    @api.post("/directory", responses={422: {"description": "identity could not read the directory: its problem and reason"},
+                                       503: {"description": "identity did not answer"}})
+    async def connect_directory(connection: DirectoryConnection, who: OperatorPrincipal) -> JSONResponse:
+        """Connect your directory: checked as /directory/check, then identity keeps it (the password encrypted) and syncs it at once;
+        the sync's report follows in GET /directory."""
+        parameters, password = checked(connection)
+        return _answered(await directory.connect(context, who.operator_id, who.actor, parameters, password, via=API))
+
+    @api.post("/directory/sync", status_code=status.HTTP_202_ACCEPTED)
+    async def sync_directory(who: OperatorPrincipal) -> dict:
+        """Sync your directory now; its report (or why it could not run) follows in GET /directory."""
+        correlation_id = await directory.sync_now(context, who.operator_id, who.actor, via=API)
+        return {"sync": "requested", "correlation_id": correlation_id}
 
     @api.get("/admin/operators")
     async def admin_operators(_admin: Admin) -> list[dict]:

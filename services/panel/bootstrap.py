@@ -9,7 +9,7 @@ from runtime.service import migrations_of, serve
 from runtime.uow import UnitsOfWork
 
 from .adapters.audit import BusAuditor
-from .adapters.bus import BusFleet, BusPlanner, IdentityVault, StreamTrail, StreamWatch
+from .adapters.bus import BusDirectory, BusFleet, BusPlanner, IdentityVault, StreamTrail, StreamWatch
 from .adapters.mail import SmtpMailer
 from .adapters.store import Base
 from .app import create_app
@@ -48,6 +48,7 @@ def wiring(settings: Settings):
             fleet=BusFleet(bus, settings.preview_timeout_seconds),
             auditor=BusAuditor(bus, settings.nats_url, options),
             watch=StreamWatch(bus, settings.nats_url, options),
+            directory=BusDirectory(bus, settings.directory_timeout_seconds),
         )
         return [serve_http(create_app(context), settings.http_host, settings.http_port), *mail_work(settings, units, changes)]
 

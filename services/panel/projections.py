@@ -1,6 +1,6 @@
-"""The panel's read models, from the events that tell about deployments, admin accounts and storage
-use. Events arrive on separate consumers, so every update tolerates any order: states and counters
-only move forward."""
+"""The panel's read models, from the events that tell about deployments, admin accounts, storage
+use, fleet-wide updates and operators' own directories. Events arrive on separate consumers, so
+every update tolerates any order: states and counters only move forward."""
 
 import json
 
@@ -20,6 +20,7 @@ from runtime.uow import UnitOfWork
 
 from .adapters.store import BucketUsage, Credential, DeploymentView, aware
 from .domain.resource_use import holdings
+from .directory_projections import HANDLERS as DIRECTORY_HANDLERS
 from .domain.wording import FINAL
 from .fleet_projections import HANDLERS as FLEET_HANDLERS
 
@@ -180,4 +181,5 @@ HANDLERS = {
     AccountCreated: account_created,
     BucketUsageReported: bucket_usage_reported,
     **FLEET_HANDLERS,
+    **DIRECTORY_HANDLERS,
 }

@@ -23,6 +23,8 @@ class Settings(SecretKeySettings):
     login_window_seconds: int = 900
     preview_timeout_seconds: float = 5.0
     """How long to wait for the configurator's plan preview."""
+    directory_timeout_seconds: float = 20.0
+    """How long to wait for identity to check an operator's own directory (it may wait for an unreachable one)."""
     live_poll_seconds: float = 2.0
     """Live pages re-read the read model at least this often (an event handled by another panel
     instance wakes no waiter in this one)."""

@@ -16,7 +16,7 @@ from contracts import Message, decode
 from runtime.db import Database
 from runtime.uow import UnitsOfWork
 from services.panel import projections
-from services.panel.adapters.fakes import FakeAuditor, FakeBusWatch, FakeFleet, FakePlanner, FakeTrail, FakeVault
+from services.panel.adapters.fakes import FakeAuditor, FakeBusWatch, FakeDirectory, FakeFleet, FakePlanner, FakeTrail, FakeVault
 from services.panel import accounts
 from services.panel.adapters.store import Base, Operator, User
 from services.panel.domain.accounts import OPERATOR
@@ -113,6 +113,10 @@ class PanelUnderTest:
     def watch(self) -> FakeBusWatch:
         return self.context.watch
 
+    @property
+    def directory(self) -> FakeDirectory:
+        return self.context.directory
+
     def browser(self) -> Browser:
         self.browsers.append(Browser(self.app))
         return self.browsers[-1]
@@ -160,7 +164,7 @@ async def panel(sqlite_url):
     settings = Settings(login_attempts=3, live_poll_seconds=0.05)
     context = Context(
         units=UnitsOfWork(database, Base.metadata), settings=settings, planner=FakePlanner(), vault=FakeVault(), trail=FakeTrail(),
-        fleet=FakeFleet(), auditor=FakeAuditor(), watch=FakeBusWatch(),
+        fleet=FakeFleet(), auditor=FakeAuditor(), watch=FakeBusWatch(), directory=FakeDirectory(),
     )
     under_test = PanelUnderTest(context, create_app(context))
     yield under_test

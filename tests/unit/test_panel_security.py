@@ -101,7 +101,8 @@ async def test_a_form_without_its_csrf_token_or_with_another_sessions_token_is_r
     assert {"/signup", "/login", "/logout", "/configure", "/deploy", "/account/delete", "/account/token",
             "/services/{service}/disable", "/credentials/{service}/reveal", "/maintenance/window", "/maintenance/{campaign_id}/apply-now",
             "/maintenance/{campaign_id}/defer", "/admin/campaigns/preview", "/admin/campaigns", "/admin/campaigns/{campaign_id}/control",
-            "/deployments/{deployment_id}/retry", "/deployments/{deployment_id}/rollback"} == set(forms)
+            "/deployments/{deployment_id}/retry", "/deployments/{deployment_id}/rollback",
+            "/directory/check", "/directory/connect", "/directory/sync"} == set(forms)
     for path in forms:
         concrete = path.replace("{service}", "mastodon").replace("{campaign_id}", "any").replace("{deployment_id}", "any")
         data = {**configuration_form(), "email": "x@acme.example", "operator_id": "newop", "password": "long enough password",

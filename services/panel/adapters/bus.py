@@ -1,6 +1,6 @@
 """What the panel asks other services over the bus: the configurator's plan preview and campaigns,
-identity's secrets, the stream's record of a deployment, and the bus's own health. Each port has an
-in-memory fake in fakes.py."""
+identity's secrets and its check of an operator's own directory, the stream's record of a
+deployment, and the bus's own health. Each port has an in-memory fake in fakes.py."""
 
 import json
 from dataclasses import dataclass
@@ -10,7 +10,15 @@ from pydantic import BaseModel
 
 from contracts import subjects
 from contracts.fleet import CampaignPreviewReply, CampaignPreviewRequest, CampaignStatusReply, CampaignStatusRequest
-from contracts.requests import PlanPreviewReply, PlanPreviewRequest, SecretReply, SecretRequest
+from contracts.directory import DirectoryParameters
+from contracts.requests import (
+    DirectoryConnectionReply,
+    DirectoryConnectionRequest,
+    PlanPreviewReply,
+    PlanPreviewRequest,
+    SecretReply,
+    SecretRequest,
+)
 from runtime import logs
 from runtime import dead_letters
 from runtime.bus import Bus
@@ -33,6 +41,22 @@ class Planner(Protocol):
 class Vault(Protocol):
     async def reveal(self, ref: str) -> str:
         """The value of a secret the panel may read (raises Unavailable)."""
+
+
+class Directory(Protocol):
+    """Identity's side of an operator's own LDAP directory. Never raises: when identity does not
+    answer, the reply says so (not ok, no problem kind) and nothing was checked or kept."""
+
+    async def check(self, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        """Can identity read the directory so? How many users and groups it found; nothing is kept."""
+
+    async def connect(self, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        """The check, then identity keeps the connection (the password encrypted) and syncs it at once."""
+
+
+NOT_ANSWERED = DirectoryConnectionReply(
+    ok=False, error="identity did not answer, so your directory was not checked and nothing was saved; try again in a minute"
+)
 
 
 class Trail(Protocol):
@@ -109,6 +133,36 @@ class NoFleet:
 
     async def status(self, campaign_id: str | None = None, operator_id: str | None = None) -> CampaignStatusReply:
         raise Unavailable("the campaign status is not available here")
+
+
+class BusDirectory:
+    """Over request/reply only: the bind password is in the request body, never in the stream or a log."""
+
+    def __init__(self, bus: Bus, timeout: float) -> None:
+        self.bus, self.timeout = bus, timeout
+
+    async def _ask(self, subject: str, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        request = DirectoryConnectionRequest(operator_id=operator_id, parameters=parameters, bind_password=bind_password)
+        try:
+            return await _ask(self.bus, subject, request, DirectoryConnectionReply, self.timeout, subject)
+        except Unavailable:
+            return NOT_ANSWERED
+
+    async def check(self, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        return await self._ask(subjects.DIRECTORY_CHECK, operator_id, parameters, bind_password)
+
+    async def connect(self, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        return await self._ask(subjects.DIRECTORY_CONNECT, operator_id, parameters, bind_password)
+
+
+class NoDirectory:
+    """Where no identity is wired in."""
+
+    async def check(self, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        return NOT_ANSWERED
+
+    async def connect(self, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        return NOT_ANSWERED
 
 
 class IdentityVault:

@@ -6,15 +6,16 @@ from email.message import EmailMessage
 from typing import Any
 
 from contracts.configuration import SERVICES
+from contracts.directory import DirectoryParameters
 from contracts.fleet import CampaignPreviewReply, CampaignStatus, CampaignStatusReply
-from contracts.requests import PlanPreviewReply
+from contracts.requests import DirectoryConnectionReply, PlanPreviewReply
 from contracts.resources import Change, Problem
 from runtime.audit import AuditRecord
 from runtime.bus_health import BusHealth
 from runtime.event_chain import Traced
 
 from .audit import SHOWN, entry
-from .bus import DeadLetter, Unavailable
+from .bus import NOT_ANSWERED, DeadLetter, Unavailable
 from .mail import MailFailed
 
 
@@ -60,6 +61,37 @@ class FakeVault:
         if ref not in self.values:
             raise Unavailable("no such secret")
         return self.values[ref]
+
+
+class FakeDirectory:
+    """Answers like identity for one directory of the operator's: the right password reaches its
+    users and groups, another is refused. `asked` keeps (subject, operator, parameters) and no password;
+    `connected` what identity would keep."""
+
+    REFUSED = "the directory refused the bind DN and password: check both"
+
+    def __init__(self, password: str = "their-directory-password", users: int = 2, groups: int = 2) -> None:
+        self.password, self.users, self.groups = password, users, groups
+        self.asked: list[tuple[str, str, DirectoryParameters]] = []
+        self.connected: dict[str, DirectoryParameters] = {}
+        self.available = True
+
+    def _answer(self, subject: str, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        self.asked.append((subject, operator_id, parameters))
+        if not self.available:
+            return NOT_ANSWERED
+        if bind_password != self.password:
+            return DirectoryConnectionReply(ok=False, problem="bad_credentials", error=self.REFUSED)
+        return DirectoryConnectionReply(ok=True, users=self.users, groups=self.groups)
+
+    async def check(self, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        return self._answer("directory.check", operator_id, parameters, bind_password)
+
+    async def connect(self, operator_id: str, parameters: DirectoryParameters, bind_password: str) -> DirectoryConnectionReply:
+        reply = self._answer("directory.connect", operator_id, parameters, bind_password)
+        if reply.ok:
+            self.connected[operator_id] = parameters
+        return reply
 
 
 class FakeTrail:

@@ -6,7 +6,7 @@ from contracts.documents import configuration_schema
 from runtime.uow import UnitsOfWork
 
 from ..adapters.audit import Auditor, LogAuditor
-from ..adapters.bus import BusWatch, Fleet, NoBusWatch, NoFleet, Planner, Trail, Vault
+from ..adapters.bus import BusWatch, Directory, Fleet, NoBusWatch, NoDirectory, NoFleet, Planner, Trail, Vault
 from ..domain.form import Group, groups
 from ..live import Changes
 from ..settings import Settings
@@ -24,3 +24,4 @@ class Context:
     fleet: Fleet = field(default_factory=NoFleet)
     auditor: Auditor = field(default_factory=LogAuditor)
     watch: BusWatch = field(default_factory=NoBusWatch)
+    directory: Directory = field(default_factory=NoDirectory)
