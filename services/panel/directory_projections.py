@@ -1,7 +1,10 @@
 """The read model of operators' own directories, from identity's events: the newest connection
-wins (by when it happened), and each sync report is kept once, whatever the order or redelivery."""
+wins (by when it happened), each sync report is kept once, whatever the order or redelivery, and
+both go when the operator's account is removed."""
 
-from contracts.events import DirectoryConnected, DirectorySyncCompleted, DirectorySyncFailed
+from sqlalchemy import delete
+
+from contracts.events import DirectoryConnected, DirectoryRemoved, DirectorySyncCompleted, DirectorySyncFailed
 from runtime.uow import UnitOfWork
 
 from .adapters.directory import DirectoryConnection, DirectorySync
@@ -37,8 +40,16 @@ async def directory_sync_failed(event: DirectorySyncFailed, uow: UnitOfWork) -> 
     await _report(event, uow, ok=False, problem=event.problem, reason=event.reason)
 
 
+async def directory_removed(event: DirectoryRemoved, uow: UnitOfWork) -> None:
+    """The operator's account was removed: identity dropped the link to their directory, and its reports go with it."""
+    if event.external_link_removed:
+        for table in (DirectoryConnection, DirectorySync):
+            await uow.session.execute(delete(table).where(table.operator_id == event.operator_id))
+
+
 HANDLERS = {
     DirectoryConnected: directory_connected,
     DirectorySyncCompleted: directory_sync_completed,
     DirectorySyncFailed: directory_sync_failed,
+    DirectoryRemoved: directory_removed,
 }

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from contracts.commands import DirectorySyncRequested
 from contracts.directory import DirectoryParameters
-from contracts.events import DirectoryConnected, DirectorySyncCompleted, DirectorySyncFailed
+from contracts.events import DirectoryConnected, DirectoryRemoved, DirectorySyncCompleted, DirectorySyncFailed
 from services.panel.adapters.directory import DirectoryConnection, DirectorySync
 from services.panel.adapters.store import Base
 from tests.unit.test_panel_harness import panel, text_of  # noqa: F401
@@ -165,6 +165,18 @@ async def test_the_same_report_delivered_twice_is_shown_once_and_an_older_connec
         connection = await session.get(DirectoryConnection, "acme")
     assert len(syncs) == 1
     assert connection.parameters.url == "ldaps://new.acme.example" and connection.users == 3
+
+
+async def test_once_the_account_is_removed_the_connection_and_its_reports_are_gone(panel, ann):
+    await panel.apply(identity_event(DirectoryConnected, parameters=PARAMETERS, users=2, groups=2), completed())
+    removed = identity_event(DirectoryRemoved, timedelta(minutes=5), deployment_id="removal-1", entries_removed=9, accounts_removed=1,
+                             ssh_keys_removed=1, secrets_removed=3, external_link_removed=True)
+
+    await panel.apply(removed)
+
+    page = await ann.get("/directory")
+    assert "No directory of yours is connected yet." in words(page.text) and 'id="connected-url"' not in page.text
+    assert "No syncs yet." in words(page.text), "no report is left"
 
 
 async def test_sync_now_publishes_a_sync_request_and_is_audited(panel, ann):
