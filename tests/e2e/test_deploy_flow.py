@@ -39,17 +39,23 @@ def first_deployment(running, acme) -> dict:
     return running.wait_for(acme, response.json()["deployment_id"])
 
 
-def stream_messages(stack) -> list:
+def stream_messages(stack, streams: tuple[str, ...] = (STREAM,)) -> list:
+    """Every message the streams hold (all of the server's with `streams=()`)."""
+
     async def read():
         connection = await nats.connect(stack.nats.url, **stack.admin_options())
         js = connection.jetstream()
-        last = (await js.stream_info(STREAM)).state.last_seq
+        names = streams or tuple(info.config.name for info in await js.streams_info())
         messages = []
-        for seq in range(1, last + 1):
-            try:
-                messages.append(await js.get_msg(STREAM, seq))
-            except NotFoundError:  # a dead letter taken out when it was replayed
-                continue
+        for name in names:
+            state = (await js.stream_info(name)).state
+            for seq in range(max(state.first_seq, 1), state.last_seq + 1 if state.messages else 1):
+                try:
+                    message = await js.get_msg(name, seq)
+                except NotFoundError:  # a dead letter taken out when it was replayed
+                    continue
+                message.stream = name
+                messages.append(message)
         await connection.close()
         return messages
 
@@ -121,19 +127,24 @@ def test_every_event_of_the_deployment_shares_its_correlation_id_and_trace_print
         assert service in trace.stdout
 
 
-def test_the_stream_contains_none_of_the_generated_secrets(running, first_deployment):
+def test_no_stream_log_or_database_holds_a_generated_secret_in_clear(running, first_deployment):
     messages = stream_messages(running.stack)
     refs = {decode(m.data).secret_ref for m in messages if m.subject in ("bucket.created", "account.created")}
     assert len(refs) == 6, "two bucket keys, two admin passwords, two mail relay passwords"
     secrets = [ask_secret(running.stack, ref, "orchestrator").value for ref in refs]
     assert all(secrets)
-    for message in messages:
+    everywhere = stream_messages(running.stack, streams=())  # the events, failure notes, advisories, audit log, traces
+    assert {m.stream for m in everywhere} > {STREAM}
+    for message in everywhere:
         everything = message.data + json.dumps(message.headers or {}).encode()
         for secret in secrets:
-            assert secret.encode() not in everything, f"a secret leaked into {message.subject}"
+            assert secret.encode() not in everything, f"a secret leaked into {message.stream} {message.subject}"
     for log in running.stack.logs.glob("*.log"):
         text = log.read_text()
         assert not any(secret in text for secret in secrets), f"a secret leaked into {log.name}"
+    for database in running.stack.home.glob("*/*.db*"):  # each service's SQLite files, write-ahead log included
+        stored = database.read_bytes()
+        assert not any(secret.encode() in stored for secret in secrets), f"a secret is stored in clear in {database}"
 
 
 def test_a_service_that_may_not_read_a_secret_gets_nothing(running, first_deployment):

@@ -194,6 +194,27 @@ def test_a_failed_change_is_tried_again_from_its_page_and_reaches_100_percent(pa
     expect(page.get_by_role("heading", name="Your services are running")).to_be_visible()
 
 
+def test_connecting_a_directory_that_cannot_be_reached_says_so_next_to_its_address_and_keeps_nothing(page, shots):
+    from playwright.sync_api import expect
+
+    from runtime.nats_server import free_port
+
+    page.goto("/")
+    page.get_by_role("link", name="Your directory").click()
+    page.get_by_label("Directory URL").fill(f"ldap://127.0.0.1:{free_port()}")
+    page.get_by_label("Bind DN").fill("cn=reader,dc=acme,dc=example")
+    page.get_by_label("Bind password").fill("their-reader-password")
+    page.get_by_label("Base DN").fill("dc=acme,dc=example")
+    page.get_by_role("button", name="Check connection").click()
+
+    expect(page.locator("#outcome")).to_contain_text("cannot reach")
+    expect(page.locator("#f-url-problem")).to_contain_text("cannot reach")
+    expect(page.get_by_label("Directory URL")).to_have_value(re.compile(r"^ldap://127\.0\.0\.1:\d+$"))
+    expect(page.get_by_label("Bind password")).to_have_value("")
+    expect(page.get_by_text("No directory of yours is connected yet.")).to_be_visible()
+    shots(page, "13-directory-unreachable")
+
+
 def test_the_providers_admin_sees_the_operator_and_its_deployment(browser, running, shots):
     from playwright.sync_api import expect
 

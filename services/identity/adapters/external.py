@@ -18,8 +18,8 @@ def fetch_snapshot(parameters: DirectoryParameters, password: str, timeout: floa
     url, base = parameters.url, parameters.base_dn
     try:
         conn = connection(url, parameters.bind_dn, password, timeout)
-    except DirectoryUnavailable as exc:
-        raise DirectoryProblem("unreachable", f"cannot reach {url}: check the address and that the server is up ({exc})") from None
+    except DirectoryUnavailable as exc:  # it says "cannot reach <url>: <why>"
+        raise DirectoryProblem("unreachable", f"{exc}; check the address and that the server is up") from None
     except DirectoryError:
         raise DirectoryProblem("bad_credentials", f"{url} refused the bind DN {parameters.bind_dn} with that password") from None
     except (ldap_errors.LDAPInvalidServerError, ldap_errors.LDAPInvalidPortError, ldap_errors.LDAPInvalidSchemeError) as exc:
