@@ -65,7 +65,7 @@ class Cluster:
             self.vms.setdefault(vmid, self._template(vmid, name))
         self._running = {upid for upid, t in self.tasks.items() if t["status"] == "running"}
         self.peaks: dict[tuple[str, str], int] = {}
-        """(node, task type) -> the most tasks of that type that ever ran at once for that node."""
+        """(node, task type) -> the most tasks of that type that ever ran at once for that node ("*": on all)."""
         if state_file:
             Path(state_file).parent.mkdir(parents=True, exist_ok=True)
         self._dirty = True
@@ -117,6 +117,8 @@ class Cluster:
         at_once = sum(1 for u in self._running if self.tasks[u]["args"].get("node", self.tasks[u]["node"]) == at
                       and self.tasks[u]["type"] == kind)
         self.peaks[at, kind] = max(self.peaks.get((at, kind), 0), at_once)
+        anywhere = sum(1 for u in self._running if self.tasks[u]["type"] == kind)
+        self.peaks["*", kind] = max(self.peaks.get(("*", kind), 0), anywhere)
         for old in [u for u in self.tasks if u not in self._running][:max(0, len(self.tasks) - KEEP_TASKS)]:
             del self.tasks[old]
         self._tick()

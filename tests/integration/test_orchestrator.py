@@ -361,9 +361,23 @@ def test_independent_steps_run_at_once_but_never_more_clones_on_a_node_than_its_
 
     assert {op: w.finish(f"{op}-rev1", timeout=120) for op in operators} == dict.fromkeys(operators, "succeeded")
 
-    clones = {node: peak for (node, kind), peak in w.proxmox.cluster.peaks.items() if kind == "qmclone"}
+    clones = {node: peak for (node, kind), peak in w.proxmox.cluster.peaks.items() if kind == "qmclone" and node != "*"}
     assert max(clones.values()) == 2, f"two clones at once on a node, never three: {clones}"
     assert len(w.vms()) == len(operators)
+
+
+def test_no_more_steps_run_at_once_than_the_global_bound(world):
+    w = world
+    w.proxmox.set_latency("qmclone", 0.5)
+    w.start(CLONE_LIMIT_PER_NODE="8", PARALLELISM="3")
+    operators = [f"op{n}" for n in range(6)]
+    for operator in operators:
+        w.bus.publish(plan(operator, 1, resources(operator)))
+
+    assert {op: w.finish(f"{op}-rev1", timeout=120) for op in operators} == dict.fromkeys(operators, "succeeded")
+
+    at_once = w.proxmox.cluster.peaks["*", "qmclone"]
+    assert 2 <= at_once <= 3, f"{at_once} clones at once with room for 8 per node: the bound of 3 running steps holds"
 
 
 def test_a_command_its_owner_gave_up_on_fails_its_step_at_once_with_the_owners_reason(world):
