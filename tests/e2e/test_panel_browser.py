@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_deploy_flow import stream_messages
+from tests.conftest import require
 
 pytestmark = pytest.mark.e2e
 
@@ -28,10 +29,7 @@ DEPLOYMENT_TIMEOUT_MS = 120_000
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get install chromium (scripts/install-system-deps)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        require(f"{CHROMIUM} is missing: apt-get install chromium (scripts/install-system-deps)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

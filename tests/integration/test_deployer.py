@@ -18,6 +18,7 @@ import structlog.testing
 from sandbox.nixos_target import deploy_command, held, records, secrets_command
 from services.orchestrator.adapters.deployer import DEFAULT_COMMAND, DeployFailed, DeployRequest, NixosDeployer
 from services.orchestrator.settings import DEPLOY_COMMANDS
+from tests.conftest import require
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +30,7 @@ SECRETS = {"mastodon-s3-secret": "s3-secret-Zq8Wn3vPq1", "mastodon-admin-passwor
 
 def nix_instantiate(*args: str) -> subprocess.CompletedProcess:
     if shutil.which("nix-instantiate") is None:
-        reason = "nix-instantiate is not installed (apt-get install nix-bin)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        require("nix-instantiate is not installed (apt-get install nix-bin)")
     return subprocess.run(["nix-instantiate", *args], capture_output=True, text=True, timeout=60)
 
 

@@ -54,6 +54,7 @@ from sandbox.pdns import missing as pdns_missing
 from sandbox.proxmox import ProxmoxSandbox
 from services.configurator.domain.nixos import directory_settings
 from services.configurator.domain.policy import parse_policy
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_ID, TOKEN_SECRET = "root@pam!fedi", "sandbox-secret"
@@ -61,11 +62,7 @@ FINAL = ("deployment.succeeded", "deployment.failed", "deployment.cancelled")
 
 
 def require_pdns() -> None:
-    reason = pdns_missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(pdns_missing())
 
 
 # -- plans, as the configurator makes them -------------------------------------------------------------

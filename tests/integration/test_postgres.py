@@ -27,6 +27,7 @@ from services.configurator.adapters.store import Base as ConfiguratorBase
 from services.configurator.adapters.store import DesiredState
 from services.configurator.bootstrap import wire
 from services.configurator.settings import Settings as ConfiguratorSettings
+from tests.conftest import require
 
 pytestmark = pytest.mark.integration
 
@@ -40,10 +41,7 @@ def postgres_bin() -> Path:
     initdb = shutil.which("initdb")
     if initdb:
         return Path(initdb).parent
-    reason = "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    require("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
 
 
 @dataclass
