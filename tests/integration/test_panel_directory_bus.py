@@ -27,15 +27,12 @@ from services.panel.settings import Settings as PanelSettings
 from services.panel.web.context import Context
 from tests.conftest import require
 from tests.integration.test_panel_bus import Service
-from tests.unit.test_panel_harness import PanelUnderTest, text_of
+from tests.unit.test_panel_harness import PanelUnderTest, words
 
 pytestmark = pytest.mark.integration
 
 THEIRS = "dc=acme,dc=example"
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 @pytest.fixture

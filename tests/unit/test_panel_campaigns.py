@@ -20,15 +20,12 @@ from contracts.fleet import (
     CampaignStatus,
     OperatorImpactSummary,
 )
-from tests.unit.test_panel_harness import panel, text_of  # noqa: F401
+from tests.unit.test_panel_harness import panel, text_of, words  # noqa: F401
 from tests.unit.test_panel_maintenance import CHANGE, notified
 
 NOW = datetime.now(UTC)
 DEADLINE = (NOW + timedelta(days=30)).date()
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 def campaign_form(**overrides: str) -> dict[str, str]:

@@ -18,13 +18,10 @@ from contracts.events import (
 )
 from contracts.resources import AccountResource, AccountSpec, Problem, VmResource, VmSpec
 from runtime.event_chain import Traced
-from tests.unit.test_panel_harness import PASSWORD, configuration_form, panel, text_of  # noqa: F401
+from tests.unit.test_panel_harness import PASSWORD, configuration_form, panel, text_of, words  # noqa: F401
 
 PASSWORD_OF_ALICE = "Vq3-generated-admin-password"
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 async def deploy(panel, browser) -> tuple[str, object]:

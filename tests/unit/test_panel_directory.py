@@ -16,16 +16,13 @@ from contracts.directory import DirectoryParameters
 from contracts.events import DirectoryConnected, DirectoryRemoved, DirectorySyncCompleted, DirectorySyncFailed
 from services.panel.adapters.directory import DirectoryConnection, DirectorySync
 from services.panel.adapters.store import Base
-from tests.unit.test_panel_harness import panel, text_of  # noqa: F401
+from tests.unit.test_panel_harness import panel, words  # noqa: F401
 
 THEIR_PASSWORD = "their-directory-password"
 WRONG_PASSWORD = "not-the-right-one-at-all"
 NOW = datetime.now(UTC)
 MAPPING = "staff: mastodon=moderators, pixelfed=users\nit: mastodon=admins"
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 def field(page: str, name: str) -> str:

@@ -54,6 +54,11 @@ def text_of(page: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)[^>]*>.*?</\1>", "", page, flags=re.S)))
 
 
+def words(page: str) -> str:
+    """The page's visible text with its whitespace collapsed, as a reader sees it."""
+    return " ".join(text_of(page).split())
+
+
 class Browser:
     """Keeps cookies like a browser, and posts forms with the CSRF token of the page they are on."""
 

@@ -26,15 +26,12 @@ from contracts.fleet import (
 from services.panel.adapters.maintenance import Fleetwide
 from services.panel.maintenance import overview
 from services.panel.projections import HANDLERS
-from tests.unit.test_panel_harness import panel, text_of  # noqa: F401
+from tests.unit.test_panel_harness import panel, text_of, words  # noqa: F401
 
 NOW = datetime.now(UTC)
 DEFAULT_WINDOW = WeeklyWindow(day="sunday", start="02:00", duration_minutes=240, timezone="UTC")
 CHANGE = "Mastodon: the NixOS configuration changes (release 24.11 -> 25.05)"
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 def notified(operator: str = "acme", campaign_id: str = "c1", notice: str = "notice", after: timedelta = timedelta(0), **fields) -> CampaignOperatorNotified:

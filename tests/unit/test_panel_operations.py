@@ -9,11 +9,8 @@ from contracts.events import DeploymentProgress, DeploymentStarted, DeploymentSu
 from runtime.audit import AuditRecord
 from runtime.bus_health import BusHealth, ConsumerHealth
 from services.panel.adapters.bus import DeadLetter
-from tests.unit.test_panel_harness import configuration_form, panel, text_of  # noqa: F401
+from tests.unit.test_panel_harness import configuration_form, panel, words  # noqa: F401
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 async def admin_of(panel):

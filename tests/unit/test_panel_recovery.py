@@ -8,14 +8,11 @@ import re
 from contracts.events import ConfigRejected, ConfigSubmitted, DeploymentFailed, DeploymentSucceeded
 from contracts.resources import Problem
 from services.panel import operators
-from tests.unit.test_panel_harness import configuration_form, panel, text_of  # noqa: F401
+from tests.unit.test_panel_harness import configuration_form, panel, words  # noqa: F401
 
 WITH_PIXELFED = {"pixelfed.enable": "on"}
 WITH_PEERTUBE = {"pixelfed.enable": "on", "peertube.enable": "on"}
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 async def deploy(panel, browser, **form: str) -> tuple[str, ConfigSubmitted]:

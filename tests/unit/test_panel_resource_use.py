@@ -7,11 +7,8 @@ import re
 from contracts.events import DeploymentFailed, DeploymentSucceeded, PlanCreated
 from contracts.resources import AccountResource, AccountSpec, BucketResource, BucketSpec, DnsRecordSpec, DnsResource, VmResource, VmSpec
 from services.panel.domain.resource_use import holdings_words
-from tests.unit.test_panel_harness import configuration_form, panel, text_of  # noqa: F401
+from tests.unit.test_panel_harness import configuration_form, panel, words  # noqa: F401
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 def vm(service: str, cores: int, memory_mib: int, disk_gib: int) -> VmResource:

@@ -9,11 +9,8 @@ from contracts.commands import OperatorRemovalRequested
 from contracts.events import ConfigSubmitted
 from contracts.resources import BucketResource, BucketSpec, Change, Problem, VmResource, VmSpec
 from services.panel.domain.wording import describe_plan, plan_summary
-from tests.unit.test_panel_harness import configuration_form, panel, text_of  # noqa: F401
+from tests.unit.test_panel_harness import configuration_form, panel, words  # noqa: F401
 
-
-def words(page: str) -> str:
-    return " ".join(text_of(page).split())
 
 
 def test_a_plan_is_told_per_service_in_plain_words():
