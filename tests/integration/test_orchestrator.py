@@ -351,15 +351,21 @@ def test_the_time_left_is_estimated_from_how_long_earlier_steps_took(world):
     assert measured < 30, f"once measured, the sandbox's quick steps: {measured:.1f} s left, not {unmeasured:.0f} s"
 
 
+def deploy_at_once(w, count: int) -> list[str]:
+    """`count` operators' first deployments, submitted together; each must succeed."""
+    operators = [f"op{n}" for n in range(count)]
+    for operator in operators:
+        w.bus.publish(plan(operator, 1, resources(operator)))
+    assert {op: w.finish(f"{op}-rev1", timeout=120) for op in operators} == dict.fromkeys(operators, "succeeded")
+    return operators
+
+
 def test_independent_steps_run_at_once_but_never_more_clones_on_a_node_than_its_limit(world):
     w = world
     w.proxmox.set_latency("qmclone", 0.5)
     w.start(CLONE_LIMIT_PER_NODE="2", PARALLELISM="16")
-    operators = [f"op{n}" for n in range(8)]
-    for operator in operators:
-        w.bus.publish(plan(operator, 1, resources(operator)))
 
-    assert {op: w.finish(f"{op}-rev1", timeout=120) for op in operators} == dict.fromkeys(operators, "succeeded")
+    operators = deploy_at_once(w, 8)
 
     clones = {node: peak for (node, kind), peak in w.proxmox.cluster.peaks.items() if kind == "qmclone" and node != "*"}
     assert max(clones.values()) == 2, f"two clones at once on a node, never three: {clones}"
@@ -370,11 +376,8 @@ def test_no_more_steps_run_at_once_than_the_global_bound(world):
     w = world
     w.proxmox.set_latency("qmclone", 0.5)
     w.start(CLONE_LIMIT_PER_NODE="8", PARALLELISM="3")
-    operators = [f"op{n}" for n in range(6)]
-    for operator in operators:
-        w.bus.publish(plan(operator, 1, resources(operator)))
 
-    assert {op: w.finish(f"{op}-rev1", timeout=120) for op in operators} == dict.fromkeys(operators, "succeeded")
+    deploy_at_once(w, 6)
 
     at_once = w.proxmox.cluster.peaks["*", "qmclone"]
     assert 2 <= at_once <= 3, f"{at_once} clones at once with room for 8 per node: the bound of 3 running steps holds"
