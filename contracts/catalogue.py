@@ -112,6 +112,11 @@ WATCHED_DEAD_LETTERS: dict[str, tuple[type[Message], ...]] = {
 owns them gave up on one: the step waiting for it fails at once, with why."""
 
 
+def owner_of(command: type[Message]) -> str:
+    """The service a command is sent to: its one consumer."""
+    return next(entry.consumers[0] for entry in CATALOGUE if entry.model is command)
+
+
 def watched_dead_letters(service: str) -> list[str]:
     from .subjects import dead_letter
 

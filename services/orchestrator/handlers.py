@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 
+from contracts.catalogue import owner_of
 from contracts.events import (
     AccountCreated,
     AccountDeleted,
@@ -28,7 +29,7 @@ from runtime.uow import UnitOfWork
 from . import progress
 from .adapters.store import Deployment, Step, Store
 from .domain.graph import DONE, FAILED, PENDING, WAITING
-from .domain.plan import REMOTE_KINDS, planned_steps
+from .domain.plan import planned_steps
 from .retry import BackendErrors
 
 PRODUCER = "orchestrator"
@@ -129,19 +130,12 @@ async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, 
 
 async def record_directory_removed(event: DirectoryRemoved, uow: UnitOfWork, wake) -> None:
     """Identity removed the operator's directory: the removal's step for it is done, with the report."""
-    store = Store(uow.session)
-    step = next((s for s in await store.steps(event.deployment_id) if s.kind == "directory" and s.state == WAITING), None)
-    if step is None:
-        log.warning("directory removed for a deployment not waiting for it", deployment_id=event.deployment_id)
-        return
     link = "; the link to their own directory dropped" if event.external_link_removed else ""
-    step.finish(
-        DONE,
+    await _finish_waiting(
+        event, uow, wake, DONE,
         f"{event.entries_removed} directory entries, {event.accounts_removed} accounts, {event.ssh_keys_removed} SSH keys "
         f"and {event.secrets_removed} secrets removed{link}",
     )
-    await _tell_progress(store, uow, event, step)
-    uow.after_commit(lambda: wake(event.deployment_id))
 
 
 async def record_storage_removed(event: StorageRemoved, uow: UnitOfWork, wake, errors: BackendErrors | None = None) -> None:
@@ -167,28 +161,19 @@ def storage_report(event: StorageRemoved) -> str:
 async def record_given_up(command, uow: UnitOfWork, wake, errors: BackendErrors | None = None, reason: str = "") -> None:
     """The service that owns one of our commands gave up on it (parked it as a dead letter): the step
     waiting for its answer fails now, saying why, instead of waiting for the command timeout."""
-    store = Store(uow.session)
-    steps = await store.steps(command.deployment_id)
-    resource_id = getattr(command, "resource_id", None)
-    step = next((s for s in steps if s.state == WAITING and (s.resource_id == resource_id if resource_id else s.kind == "directory")), None)
-    if step is None:
-        log.warning("a dead-lettered command no step waits for", message_type=command.type, resource_id=resource_id)
-        return
-    owner = REMOTE_KINDS.get(step.kind, "its owner")
-    step.finish(FAILED, f"{owner} gave up on it: {reason}. It is kept as a dead letter; once the cause is fixed, retry the deployment")
-    await _tell_progress(store, uow, command, step)
-    uow.after_commit(lambda: wake(command.deployment_id))
-    if errors is not None:
-        uow.after_commit(lambda: errors.count(owner, "gave_up", transient=False))
+    owner = owner_of(type(command))
+    detail = f"{owner} gave up on it: {reason}. It is kept as a dead letter; once the cause is fixed, retry the deployment"
+    await _fail(command, uow, wake, errors, detail, backend=owner, kind="gave_up")
 
 
 async def record_failed(event: BucketFailed | AccountFailed, uow: UnitOfWork, wake, errors: BackendErrors | None = None) -> None:
     await _fail(event, uow, wake, errors, event.reason)
 
 
-async def _fail(event, uow: UnitOfWork, wake, errors: BackendErrors | None, reason: str) -> None:
+async def _fail(event, uow: UnitOfWork, wake, errors: BackendErrors | None, reason: str, backend: str = "", kind: str = "refused") -> None:
+    """Fails the step the message answers, counted against `backend` (the message's producer unless said)."""
     if await _finish_waiting(event, uow, wake, FAILED, reason) and errors is not None:
-        uow.after_commit(lambda: errors.count(event.producer, "refused", transient=False))
+        uow.after_commit(lambda: errors.count(backend or event.producer, kind, transient=False))
 
 
 async def _finish_waiting(event, uow: UnitOfWork, wake, state: str, detail: str) -> bool:
@@ -204,9 +189,15 @@ async def _finish_waiting(event, uow: UnitOfWork, wake, state: str, detail: str)
 
 
 async def _waiting_step(store: Store, event) -> Step | None:
-    step = await store.step(event.deployment_id, event.resource_id)
+    """The step the message answers: by its resource, or, for the operator's directory (one per
+    removal, no resource id), the removal's directory step."""
+    resource_id = getattr(event, "resource_id", None)
+    if resource_id is None:
+        step = next((s for s in await store.steps(event.deployment_id) if s.kind == "directory"), None)
+    else:
+        step = await store.step(event.deployment_id, resource_id)
     if step is None or step.state != WAITING:
-        log.warning("result for a step that is not waiting", resource_id=event.resource_id, message_type=event.type)
+        log.warning("result for a step that is not waiting", resource_id=resource_id, message_type=event.type)
         return None
     return step
 
