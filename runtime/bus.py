@@ -218,15 +218,21 @@ class Bus:
         outbox = self.units.outbox
         async with self.units.database.session() as session:
             rows = (await session.execute(select(outbox).order_by(outbox.c.id).limit(batch))).all()
-            for row in rows:
-                headers = json.loads(row.headers) | {"Nats-Msg-Id": row.event_id}
-                correlation_id = headers.pop(CORRELATION, None)
-                with telemetry.attached(headers):
-                    await self.broker.publish(
-                        row.payload, row.subject, headers=headers, correlation_id=correlation_id, stream=STREAM
-                    )
-                await session.execute(delete(outbox).where(outbox.c.id == row.id))
-                await session.commit()
+            await session.commit()  # writers need not wait while the batch is published
+            sent: list[int] = []
+            try:
+                for row in rows:  # one by one: the stream keeps the order they were written in
+                    headers = json.loads(row.headers) | {"Nats-Msg-Id": row.event_id}
+                    correlation_id = headers.pop(CORRELATION, None)
+                    with telemetry.attached(headers):
+                        await self.broker.publish(
+                            row.payload, row.subject, headers=headers, correlation_id=correlation_id, stream=STREAM
+                        )
+                    sent.append(row.id)
+            finally:  # what was sent goes in one transaction; sent again after a crash, the stream drops it by its id
+                if sent:
+                    await session.execute(delete(outbox).where(outbox.c.id.in_(sent)))
+                    await session.commit()
         return len(rows)
 
     async def watch_lag(self, every: float = 5.0) -> None:

@@ -70,9 +70,13 @@ class Executor:
         self._typical: tuple[float, dict[str, float]] = (0.0, {})
 
     def wake(self, deployment_id: str | None = None) -> None:
-        if deployment_id is not None and deployment_id in self.signals:
-            self.signals[deployment_id].set()
-        self.wake_event.set()
+        """News of a running deployment wakes its driver only; anything else (a plan, news of a
+        deployment not driven here yet) wakes admission, as does a driver when its deployment ends."""
+        signal = self.signals.get(deployment_id) if deployment_id is not None else None
+        if signal is not None:
+            signal.set()
+        else:
+            self.wake_event.set()
 
     async def run(self) -> None:
         while True:
@@ -137,8 +141,8 @@ class Executor:
                 for resource_id in launch:
                     key = (deployment_id, resource_id)
                     self.in_flight[key] = asyncio.create_task(self._run_local(*key))
-                try:
-                    await asyncio.wait_for(signal.wait(), timeout=2.0)
+                try:  # woken by its news; looking again after a while only to time out unanswered commands
+                    await asyncio.wait_for(signal.wait(), timeout=min(self.command_timeout / 2, 10.0))
                 except TimeoutError:
                     pass
         except Exception:

@@ -39,6 +39,8 @@ class Settings(ServiceSettings):
     """cloud-init ipconfig0 of every VM."""
     proxmox_task_timeout_seconds: float = 600.0
     proxmox_poll_seconds: float = 0.5
+    """The longest pause between polls of a Proxmox task, a lock or a booting guest agent (the first ones
+    are shorter, doubling up to it)."""
     proxmox_shutdown_timeout_seconds: float = 60.0
     """How long a VM may take to shut down cleanly before it is stopped."""
     proxmox_threads: int = 32

@@ -163,10 +163,11 @@ class VmProvider:
 
     async def _unlocked(self, vm: VmSummary) -> None:
         deadline = time.monotonic() + self.px.task_timeout
+        pauses = self.px.pauses()
         while (await self.px.config(vm.node, vm.vmid)).get("lock"):
             if time.monotonic() > deadline:
                 raise ProxmoxError(f"VM {vm.vmid} stayed locked for {self.px.task_timeout:.0f}s", transient=True)
-            await asyncio.sleep(self.px.poll_interval)
+            await asyncio.sleep(next(pauses))
 
     def desired(self, resource_id: str, spec: VmSpec, ssh_keys: list[str], config: dict) -> dict:
         network = {"net0": _on_bridge(config.get("net0", ""), spec.ip_pool)} if spec.ip_pool else {}
@@ -230,6 +231,7 @@ class VmProvider:
     async def _from_agent(self, vm: VmSummary, read, what: str):
         """Polls the guest agent while the VM boots."""
         deadline = time.monotonic() + self.boot_timeout
+        pauses = self.px.pauses()
         while True:
             try:
                 value = await read()
@@ -241,7 +243,7 @@ class VmProvider:
                     raise
             if time.monotonic() > deadline:
                 raise ProxmoxError(f"VM {vm.vmid} did not report {what} within {self.boot_timeout:.0f}s", transient=True)
-            await asyncio.sleep(self.px.poll_interval)
+            await asyncio.sleep(next(pauses))
 
     # -- deleting ------------------------------------------------------------------------------------
 

@@ -365,6 +365,35 @@ async def test_an_outbox_row_relayed_again_after_a_crash_is_stored_once(service)
     await service.bus.broker.stop()
 
 
+async def test_when_publishing_fails_mid_batch_what_was_sent_leaves_the_outbox_and_the_rest_follows_in_order(service, monkeypatch):
+    await service.bus.broker.connect()  # the relay alone, without the background relay racing it
+    messages = [submission() for _ in range(5)]
+    async with service.database.session() as session:
+        await session.execute(insert(service.units.outbox), [{
+            "event_id": str(m.event_id), "subject": CONFIG_SUBMITTED, "payload": encode(m),
+            "headers": json.dumps({"correlation_id": m.correlation_id}), "created_at": datetime.now(UTC),
+        } for m in messages])
+        await session.commit()
+    publish, calls = service.bus.broker.publish, []
+
+    async def fails_on_the_third(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:
+            raise ConnectionError("nats: connection closed")
+        return await publish(*args, **kwargs)
+
+    monkeypatch.setattr(service.bus.broker, "publish", fails_on_the_third)
+    with pytest.raises(ConnectionError):
+        await service.bus.relay_once()
+    assert await service.count(service.units.outbox) == 3, "the two sent are gone, the three not sent are kept"
+
+    monkeypatch.setattr(service.bus.broker, "publish", publish)
+    assert await service.bus.relay_once() == 3
+    assert [decode(m.data) for m in await service.stored(CONFIG_SUBMITTED)] == messages
+    assert await service.count(service.units.outbox) == 0
+    await service.bus.broker.stop()
+
+
 # -- secrets over request/reply --------------------------------------------------------------------
 
 

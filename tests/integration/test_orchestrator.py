@@ -399,6 +399,17 @@ def test_a_command_its_owner_gave_up_on_fails_its_step_at_once_with_the_owners_r
     assert set(w.stand_in.buckets) == {"fedi-acme-mastodon"}
 
 
+def test_a_command_nobody_answers_fails_its_step_after_the_command_timeout_and_nixos_is_not_deployed(world):
+    w = world
+    w.stand_in.ignores.add("bucket.requested")
+    w.start(COMMAND_TIMEOUT_SECONDS="2")
+
+    assert w.deploy(plan("acme", 1, resources("acme")), timeout=30) == "failed"
+
+    assert w.reason("acme-rev1") == "acme/mastodon/bucket: storage did not answer within 2s"
+    assert records(w.nixos_state) == {}, "NixOS needs the bucket's key: it is not deployed"
+
+
 def test_a_vm_id_taken_by_someone_else_between_nextid_and_the_clone_is_given_up_for_the_next_one(world):
     w = world
     w.proxmox.inject_fault("qmclone", "id_taken", count=2)

@@ -169,6 +169,8 @@ class StandInForStorageAndIdentity:
     secrets: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0
     """Seconds each answer takes (answers to different commands overlap)."""
+    ignores: set[str] = field(default_factory=set)
+    """Command types it never answers, as a service that is down."""
     gives_up: dict[str, str] = field(default_factory=dict)
     """Command types it parks as dead letters instead of answering, with the reason, as a service does
     once it has used up its deliveries."""
@@ -252,6 +254,8 @@ class Bus:
             async def answer(msg):
                 await asyncio.sleep(self.stand_in.latency)
                 command = decode(msg.data)
+                if command.type in self.stand_in.ignores:
+                    return
                 if command.type in self.stand_in.gives_up:
                     headers = {DEAD_LETTER_REASON: self.stand_in.gives_up[command.type], "Nats-Msg-Id": f"dlq-{command.event_id}"}
                     await self.js.publish(dead_letter(command.type), msg.data, headers=headers)

@@ -101,6 +101,14 @@ class Proxmox:
         self.task_timeout = task_timeout
         self.backoff = backoff
 
+    def pauses(self):
+        """The pauses between polls of something that takes a while: short at first, so a quick task
+        is seen ending soon, then doubling up to poll_interval, so a long one costs few calls."""
+        pause = self.poll_interval / 8
+        while True:
+            yield pause
+            pause = min(pause * 2, self.poll_interval)
+
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -168,6 +176,7 @@ class Proxmox:
         if not upid:
             return
         deadline = time.monotonic() + (timeout or self.task_timeout)
+        pauses = self.pauses()
         while True:
             status = await self.call(doing, self.api.nodes(node).tasks(upid).status.get)
             if status.get("status") == "stopped":
@@ -179,7 +188,7 @@ class Proxmox:
                 raise ProxmoxError(f"{doing}: task failed: {exit_status}", transient=transient, kind=kind)
             if time.monotonic() > deadline:
                 raise TaskTimeout(f"{doing}: task still running after {timeout or self.task_timeout:.0f}s")
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(next(pauses))
 
     async def clone(self, node: str, template: int, newid: int, name: str, target: str, description: str, storage: str = "") -> str:
         params = dict(newid=newid, name=name, full=1, description=description)
