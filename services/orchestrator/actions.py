@@ -160,7 +160,9 @@ class Actions:
         )
         try:
             async with self.limits.hold("deploy"):
-                await ctx.effect("nixos.deploy", lambda: self.deployer.deploy(request, ctx.say))
+                await ctx.effect(
+                    "nixos.deploy", lambda: self.deployer.deploy(request, ctx.say, secrets_delivered=lambda: ctx.passed("nixos.secrets"))
+                )
         except DeployFailed as exc:
             raise DeployError(exc.reason) from None
         event = lambda envelope: NixosDeployed(  # noqa: E731

@@ -81,6 +81,11 @@ class StepContext:
         await self.note({**(after(result) if after else {}), "effect": f"did {name}"}, partial(result) if partial else None)
         return result
 
+    async def passed(self, name: str) -> None:
+        """A point inside an effect, written down (and a place a test may stop the process)."""
+        self.crash("after", name)
+        await self.note({"effect": f"did {name}"})
+
     async def say(self, line: str) -> None:
         """Reports a line of progress, at most one per interval."""
         now = time.monotonic()

@@ -1,5 +1,6 @@
 """The orchestrator killed right before and right after each of its side effects (a VM clone,
-reconfiguration, resize, start, reboot, shutdown, stop, destroy; a DNS zone and record; a NixOS deploy; each
+reconfiguration, resize, start, reboot, shutdown, stop, destroy; a DNS zone and record; a NixOS deploy, and
+between its secrets' delivery and its switch; each
 command to storage and identity) and started again: the deployment resumes where it stopped and ends
 with exactly the planned resources, none twice and none left over."""
 
@@ -20,10 +21,10 @@ def sending(*commands: str) -> list[str]:
     return [*(f"before:{command}" for command in commands), f"after:{commands[0]}"]
 
 
-CREATING = around("vm.clone", "vm.configure", "vm.resize", "vm.start", "dns.zone", "dns.replace", "nixos.deploy") + sending(
+CREATING = around("vm.clone", "vm.configure", "vm.resize", "vm.start", "dns.zone", "dns.replace", "nixos.deploy") + ["after:nixos.secrets"] + sending(
     "sshkey.request", "bucket.request", "account.request", "mail.request"
 )
-UPDATING = around("vm.configure", "vm.resize", "vm.reboot", "nixos.deploy")
+UPDATING = around("vm.configure", "vm.resize", "vm.reboot", "nixos.deploy") + ["after:nixos.secrets"]
 REPLACING = around("vm.shutdown", "vm.retire", "vm.clone", "vm.start", "dns.replace", "nixos.deploy")
 DELETING = around("dns.delete", "vm.shutdown", "vm.destroy") + sending("sshkey.delete", "account.delete", "bucket.delete", "mail.delete")
 REMOVING = DELETING + sending("directory.delete", "storage.delete")

@@ -5,7 +5,7 @@ production, the sandbox target (`python -m sandbox.nixos_target ...`) in develop
 import asyncio
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,10 @@ class NixosDeployer:
         self.tool = tool
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def deploy(self, req: DeployRequest, on_output: OutputCallback | None = None) -> DeployResult:
+    async def deploy(self, req: DeployRequest, on_output: OutputCallback | None = None,
+                     secrets_delivered: Callable[[], Awaitable[None]] | None = None) -> DeployResult:
+        """Delivers the VM's secret files, then switches it to the configuration (`secrets_delivered`
+        is awaited in between). Both may be repeated: the files are replaced, the switch is idempotent."""
         async with self._locks.setdefault(req.vm_name, asyncio.Lock()):
             _refuse_inline_secrets(req)
             folder = DeploymentFolder(self.work_dir / req.vm_name, req.vm_name)
@@ -124,6 +127,8 @@ class NixosDeployer:
             redact = redactor([*req.secrets.values(), req.ssh_private_key or ""])
             await self._run(req, folder, redact, self.secrets_command, stdin=archive, doing="delivering the secrets")
             log.info("nixos.secrets.delivered", vm=req.vm_name, address=req.address, secrets=sorted(req.secrets))
+            if secrets_delivered is not None:
+                await secrets_delivered()
             log.info("nixos.deploy.started", vm=req.vm_name, address=req.address, command=self.command[0])
             tail = await self._run(req, folder, redact, self.command, on_output=on_output)
         log.info("nixos.deploy.succeeded", vm=req.vm_name, generation_hash=config_hash)
