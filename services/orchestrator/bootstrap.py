@@ -121,17 +121,19 @@ def build_executor(settings: Settings, units: UnitsOfWork, read_secret, metrics:
 def wiring(settings: Settings):
     async def wire(bus: Bus, units: UnitsOfWork) -> list:
         executor = build_executor(settings, units, secret_reader(bus), bus.metrics)
+        answered = {"wake": executor.wake, "typical": executor.typical}
+        failing = {**answered, "errors": executor.errors}
         bus.on(PlanCreated, partial(handlers.accept_plan, wake=executor.wake))
         for created in (BucketCreated, AccountCreated, SshKeyCreated):
-            bus.on(created, partial(handlers.record_created, wake=executor.wake))
+            bus.on(created, partial(handlers.record_created, **answered))
         for deleted in (BucketDeleted, AccountDeleted, SshKeyDeleted):
-            bus.on(deleted, partial(handlers.record_deleted, wake=executor.wake))
-        bus.on(DirectoryRemoved, partial(handlers.record_directory_removed, wake=executor.wake))
+            bus.on(deleted, partial(handlers.record_deleted, **answered))
+        bus.on(DirectoryRemoved, partial(handlers.record_directory_removed, **answered))
         for failed in (BucketFailed, AccountFailed):
-            bus.on(failed, partial(handlers.record_failed, wake=executor.wake, errors=executor.errors))
-        bus.on(StorageRemoved, partial(handlers.record_storage_removed, wake=executor.wake, errors=executor.errors))
+            bus.on(failed, partial(handlers.record_failed, **failing))
+        bus.on(StorageRemoved, partial(handlers.record_storage_removed, **failing))
         for command in WATCHED_DEAD_LETTERS["orchestrator"]:
-            bus.on_dead_letter(command, partial(handlers.record_given_up, wake=executor.wake, errors=executor.errors))
+            bus.on_dead_letter(command, partial(handlers.record_given_up, **failing))
         return [executor.run()]
 
     return wire

@@ -67,7 +67,7 @@ class Executor:
         self.drivers: dict[str, asyncio.Task] = {}
         self.signals: dict[str, asyncio.Event] = {}
         self.in_flight: dict[tuple[str, str], asyncio.Task] = {}
-        self._typical: tuple[float, dict[str, float]] = (0.0, {})
+        self.typical = progress.TypicalDurations()
 
     def wake(self, deployment_id: str | None = None) -> None:
         """News of a running deployment wakes its driver only; anything else (a plan, news of a
@@ -165,7 +165,7 @@ class Executor:
             uow.traceparent = deployment.traceparent
             steps = await store.steps(deployment_id)
             states = await store.states_of({s.resource_id for s in steps} | {d for s in steps for d in s.depends_on})
-            typical = await self._typical_durations(store)
+            typical = await self.typical.of(store)
             self._time_out_commands(deployment, steps, uow, typical)
             if self._conclude(deployment, steps, uow):
                 await uow.commit()
@@ -336,7 +336,7 @@ class Executor:
             uow.traceparent = deployment.traceparent
             steps = await store.steps(deployment_id)
             step = next(s for s in steps if s.resource_id == resource_id)
-            uow.publish(progress.progress(deployment, steps, step, await self._typical_durations(store), detail=line[:500]))
+            uow.publish(progress.progress(deployment, steps, step, await self.typical.of(store), detail=line[:500]))
             await uow.commit()
 
     async def _finish(self, deployment_id: str, resource_id: str, outcome: Outcome | str) -> None:
@@ -360,7 +360,7 @@ class Executor:
             else:
                 step.finish(FAILED, outcome)
             steps = await store.steps(deployment_id)
-            uow.publish(progress.progress(deployment, steps, step, await self._typical_durations(store)))
+            uow.publish(progress.progress(deployment, steps, step, await self.typical.of(store)))
             await uow.commit()
 
     async def _retrying(self, work, tries: int = 8):
@@ -371,13 +371,6 @@ class Executor:
                 if attempt == tries - 1:
                     raise
                 await asyncio.sleep(0.02 * 2**attempt * (0.5 + random.random()))
-
-    async def _typical_durations(self, store: Store) -> dict[str, float]:
-        measured_at, typical = self._typical
-        if time.monotonic() - measured_at > 5.0:
-            typical = await store.typical_durations()
-            self._typical = (time.monotonic(), typical)
-        return typical
 
 
 def runnable_steps(steps: list[Step]) -> list[Step]:

@@ -35,6 +35,8 @@ from .retry import BackendErrors
 PRODUCER = "orchestrator"
 log = logs.get(PRODUCER)
 _resource = TypeAdapter(Resource)
+Typical = progress.TypicalDurations | None
+"""The orchestrator's cache of measured step durations (ETAs); none: read them afresh."""
 
 
 def fingerprint(spec: dict | None, inputs: dict[str, dict] | None = None) -> str:
@@ -101,7 +103,7 @@ def _cancel(deployment: Deployment, reason: str, uow: UnitOfWork, causation_id: 
     log.info("deployment cancelled", deployment_id=deployment.id, reason=reason)
 
 
-async def record_created(event: BucketCreated | AccountCreated | SshKeyCreated, uow: UnitOfWork, wake) -> None:
+async def record_created(event: BucketCreated | AccountCreated | SshKeyCreated, uow: UnitOfWork, wake, typical: Typical = None) -> None:
     """Something another service made on our command: remember it, finish its step."""
     store = Store(uow.session)
     step = await _waiting_step(store, event)
@@ -110,11 +112,11 @@ async def record_created(event: BucketCreated | AccountCreated | SshKeyCreated, 
     outputs = event.model_dump(mode="json", include=_OUTPUTS[type(event)])
     await store.record_resource(step, event.operator_id, step.checkpoint.get("fingerprint", ""), outputs)
     step.finish(DONE, "ready")
-    await _tell_progress(store, uow, event, step)
+    await _tell_progress(store, uow, event, step, typical)
     uow.after_commit(lambda: wake(event.deployment_id))
 
 
-async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, uow: UnitOfWork, wake) -> None:
+async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, uow: UnitOfWork, wake, typical: Typical = None) -> None:
     store = Store(uow.session)
     step = await _waiting_step(store, event)
     if step is None:
@@ -124,27 +126,30 @@ async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, 
     if isinstance(event, BucketDeleted):
         detail = "access revoked, data kept" if event.data_kept else f"deleted with its {event.objects_removed} objects"
     step.finish(DONE, detail)
-    await _tell_progress(store, uow, event, step)
+    await _tell_progress(store, uow, event, step, typical)
     uow.after_commit(lambda: wake(event.deployment_id))
 
 
-async def record_directory_removed(event: DirectoryRemoved, uow: UnitOfWork, wake) -> None:
+async def record_directory_removed(event: DirectoryRemoved, uow: UnitOfWork, wake, typical: Typical = None) -> None:
     """Identity removed the operator's directory: the removal's step for it is done, with the report."""
     link = "; the link to their own directory dropped" if event.external_link_removed else ""
     await _finish_waiting(
         event, uow, wake, DONE,
         f"{event.entries_removed} directory entries, {event.accounts_removed} accounts, {event.ssh_keys_removed} SSH keys "
-        f"and {event.secrets_removed} secrets removed{link}",
+        f"and {event.secrets_removed} secrets removed{link}", typical,
     )
 
 
-async def record_storage_removed(event: StorageRemoved, uow: UnitOfWork, wake, errors: BackendErrors | None = None) -> None:
+async def record_storage_removed(
+    event: StorageRemoved, uow: UnitOfWork, wake, errors: BackendErrors | None = None, typical: Typical = None
+) -> None:
     """Storage removed what it still held for the operator: the removal's step for it is done with
     the report, or failed saying what is still there (trying again removes the rest)."""
     if event.not_removed:
-        await _fail(event, uow, wake, errors, "; ".join(f"{left.name} was not removed: {left.reason}" for left in event.not_removed))
+        await _fail(event, uow, wake, errors, "; ".join(f"{left.name} was not removed: {left.reason}" for left in event.not_removed),
+                    typical=typical)
         return
-    await _finish_waiting(event, uow, wake, DONE, storage_report(event))
+    await _finish_waiting(event, uow, wake, DONE, storage_report(event), typical)
 
 
 def storage_report(event: StorageRemoved) -> str:
@@ -158,32 +163,39 @@ def storage_report(event: StorageRemoved) -> str:
     return words
 
 
-async def record_given_up(command, uow: UnitOfWork, wake, errors: BackendErrors | None = None, reason: str = "") -> None:
+async def record_given_up(
+    command, uow: UnitOfWork, wake, errors: BackendErrors | None = None, reason: str = "", typical: Typical = None
+) -> None:
     """The service that owns one of our commands gave up on it (parked it as a dead letter): the step
     waiting for its answer fails now, saying why, instead of waiting for the command timeout."""
     owner = owner_of(type(command))
     detail = f"{owner} gave up on it: {reason}. It is kept as a dead letter; once the cause is fixed, retry the deployment"
-    await _fail(command, uow, wake, errors, detail, backend=owner, kind="gave_up")
+    await _fail(command, uow, wake, errors, detail, backend=owner, kind="gave_up", typical=typical)
 
 
-async def record_failed(event: BucketFailed | AccountFailed, uow: UnitOfWork, wake, errors: BackendErrors | None = None) -> None:
-    await _fail(event, uow, wake, errors, event.reason)
+async def record_failed(
+    event: BucketFailed | AccountFailed, uow: UnitOfWork, wake, errors: BackendErrors | None = None, typical: Typical = None
+) -> None:
+    await _fail(event, uow, wake, errors, event.reason, typical=typical)
 
 
-async def _fail(event, uow: UnitOfWork, wake, errors: BackendErrors | None, reason: str, backend: str = "", kind: str = "refused") -> None:
+async def _fail(
+    event, uow: UnitOfWork, wake, errors: BackendErrors | None, reason: str, backend: str = "", kind: str = "refused",
+    typical: Typical = None,
+) -> None:
     """Fails the step the message answers, counted against `backend` (the message's producer unless said)."""
-    if await _finish_waiting(event, uow, wake, FAILED, reason) and errors is not None:
+    if await _finish_waiting(event, uow, wake, FAILED, reason, typical) and errors is not None:
         uow.after_commit(lambda: errors.count(backend or event.producer, kind, transient=False))
 
 
-async def _finish_waiting(event, uow: UnitOfWork, wake, state: str, detail: str) -> bool:
+async def _finish_waiting(event, uow: UnitOfWork, wake, state: str, detail: str, typical: Typical = None) -> bool:
     """Finishes the step the event answers, if it is waiting for it; tells the panel and wakes the deployment."""
     store = Store(uow.session)
     step = await _waiting_step(store, event)
     if step is None:
         return False
     step.finish(state, detail)
-    await _tell_progress(store, uow, event, step)
+    await _tell_progress(store, uow, event, step, typical)
     uow.after_commit(lambda: wake(event.deployment_id))
     return True
 
@@ -202,10 +214,10 @@ async def _waiting_step(store: Store, event) -> Step | None:
     return step
 
 
-async def _tell_progress(store: Store, uow: UnitOfWork, cause, step: Step) -> None:
+async def _tell_progress(store: Store, uow: UnitOfWork, cause, step: Step, typical: Typical = None) -> None:
     deployment = await store.deployment(cause.deployment_id)
     steps = await store.steps(cause.deployment_id)
-    uow.publish(progress.progress(deployment, steps, step, await store.typical_durations(), causation_id=str(cause.event_id)))
+    uow.publish(progress.progress(deployment, steps, step, await (typical or progress.TypicalDurations()).of(store), causation_id=str(cause.event_id)))
 
 
 _OUTPUTS = {

@@ -1,5 +1,6 @@
 """Events the orchestrator tells about a deployment, built from its stored state."""
 
+import time
 from datetime import UTC, datetime
 
 from contracts.events import (
@@ -9,12 +10,28 @@ from contracts.events import (
     DeploymentSucceeded,
 )
 
-from .adapters.store import Deployment, Step, aware, timing_key
+from .adapters.store import Deployment, Step, Store, aware, timing_key
 from .domain.graph import ACTIVE, DONE, StepView, remaining_seconds
 
 PRODUCER = "orchestrator"
 FIRST_GUESS = {"vm": 60.0, "vm-delete": 30.0, "nixos": 120.0, "dns": 1.0, "dns-delete": 1.0, "nixos-delete": 0.1}
 """Seconds a kind of step takes before any was measured (commands to other services: 2 s)."""
+
+
+class TypicalDurations:
+    """Mean measured step durations, for ETAs: read from the database at most every `every` seconds
+    (one reader at a time; the others use the figures read last)."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self._read_at = float("-inf")
+        self._figures: dict[str, float] = {}
+
+    async def of(self, store: Store) -> dict[str, float]:
+        if time.monotonic() - self._read_at > self.every:
+            self._read_at = time.monotonic()
+            self._figures = await store.typical_durations()
+        return self._figures
 
 
 def envelope(deployment: Deployment, causation_id: str | None = None) -> dict:
