@@ -79,9 +79,13 @@ def main() -> None:
     parser.add_argument("--clone", type=float, default=1.0, help="seconds a clone task takes; other latencies scale with it")
     parser.add_argument("--deploy", type=float, default=1.0, help="seconds a NixOS deploy takes")
     parser.add_argument("--answer", type=float, default=0.2, help="seconds storage and identity take to answer")
+    parser.add_argument("--poll", type=float, default=None,
+                        help="longest pause between Proxmox polls (default: a tenth of --clone, as the service's 0.5 s is "
+                             "to a real clone of tens of seconds)")
     args = parser.parse_args()
 
     lat = latencies(args.clone)
+    poll = args.clone / 10 if args.poll is None else args.poll
     costs = step_costs(lat, args.deploy, args.answer)
     home = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
     nats = NatsServer(home / "nats").start()
@@ -94,7 +98,8 @@ def main() -> None:
     bus.start_stand_in()
     world = World(home, nats, proxmox, pdns, bus, stand_in, settings={
         "DEPLOY_COMMAND": f"sleep {args.deploy}", "CLONE_LIMIT_PER_NODE": str(CLONES_PER_NODE),
-        "PROXMOX_NODES": ",".join(NODES), "PROGRESS_INTERVAL_SECONDS": "1", "DNS_API_URL": pdns.api_url,
+        "PROXMOX_NODES": ",".join(NODES), "PROGRESS_INTERVAL_SECONDS": "1", "PROXMOX_POLL_SECONDS": str(poll),
+        "DNS_API_URL": pdns.api_url,
     })
     try:
         world.start()

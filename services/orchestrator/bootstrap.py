@@ -68,7 +68,7 @@ def build_executor(settings: Settings, units: UnitsOfWork, read_secret, metrics:
     """The executor with real adapters, as the service runs it (tests build it this way too);
     `metrics`: the service's registry its deployments, steps and backend errors are counted on."""
     metrics = metrics or Metrics("orchestrator")
-    limits = Limits({"clone": settings.clone_limit_per_node, "deploy": settings.deploy_limit, "dns": settings.dns_limit})
+    limits = Limits({"clone": settings.clone_limit_per_node, "deploy": settings.deploy_limit, "dns": settings.dns_limit}, settings.parallelism)
     backoff = Backoff(
         settings.retry_backoff_seconds, settings.retry_backoff_max_seconds, settings.transient_deadline_seconds,
         on_error=BackendErrors(metrics).record,
@@ -105,7 +105,7 @@ def build_executor(settings: Settings, units: UnitsOfWork, read_secret, metrics:
         units,
         actions.ensure(),
         actions.delete(),
-        parallelism=settings.parallelism,
+        limits=limits,
         attempts=settings.step_attempts,
         backoff=settings.retry_backoff_seconds,
         backoff_cap=settings.retry_backoff_max_seconds,

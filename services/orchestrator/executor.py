@@ -24,6 +24,7 @@ from .crash import NEVER, CrashPoints
 from .domain.graph import ACTIVE, DONE, FAILED, RUNNING, WAITING, runnable
 from .domain.plan import REMOTE_KINDS
 from .handlers import fingerprint
+from .limits import Limits
 from .retry import BackendErrors, is_transient
 from .steps import Outcome, StepContext
 
@@ -39,7 +40,7 @@ class Executor:
         units: UnitsOfWork,
         ensure: dict[str, Action],
         delete: dict[str, Action],
-        parallelism: int = 16,
+        limits: Limits | None = None,
         attempts: int = 6,
         backoff: float = 1.0,
         backoff_cap: float = 10.0,
@@ -52,7 +53,7 @@ class Executor:
         self.units = units
         self.ensure_actions = ensure
         self.delete_actions = delete
-        self.slots = asyncio.Semaphore(parallelism)
+        self.limits = limits or Limits({})
         self.attempts = attempts
         self.backoff = backoff
         self.backoff_cap = backoff_cap
@@ -270,7 +271,7 @@ class Executor:
 
     async def _run_local(self, deployment_id: str, resource_id: str) -> None:
         try:
-            async with self.slots:
+            async with self.limits.step():
                 outcome = await self._attempt(deployment_id, resource_id)
             await self._retrying(lambda: self._finish(deployment_id, resource_id, outcome))
         except Exception:

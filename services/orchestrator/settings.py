@@ -62,7 +62,8 @@ class Settings(ServiceSettings):
     deploy_timeout_seconds: float = 1800.0
 
     parallelism: int = 16
-    """Steps running at once, over all deployments."""
+    """Steps running at once, over all deployments; a step queued for a backend's own limit
+    (clone_limit_per_node, deploy_limit, dns_limit) does not count until that backend lets it in."""
     clone_limit_per_node: int = 2
     deploy_limit: int = 8
     dns_limit: int = 8
