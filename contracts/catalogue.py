@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from . import commands, events, fleet
 from .envelope import Message
+from .subjects import dead_letter
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,6 @@ def owner_of(command: type[Message]) -> str:
 
 
 def watched_dead_letters(service: str) -> list[str]:
-    from .subjects import dead_letter
-
     return [dead_letter(model.subject()) for model in WATCHED_DEAD_LETTERS.get(service, ())]
 
 

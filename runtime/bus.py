@@ -129,7 +129,7 @@ class Bus:
         self._pull(subject, durable, consume)
 
     def _pull(self, subject: str, durable: str, consume: Callable[[NatsMessage], Awaitable[None]]) -> None:
-        @self.broker.subscriber(
+        self.broker.subscriber(
             subject,
             stream=JStream(STREAM, declare=False),
             durable=durable,
@@ -140,9 +140,7 @@ class Bus:
             ),
             ack_policy=AckPolicy.MANUAL,
             title=f"{durable}:consume",
-        )
-        async def pulled(msg: NatsMessage) -> None:
-            await consume(msg)
+        )(consume)
 
     async def _consume(self, msg, model: type[M], handler: Handler, consumer: str) -> None:
         metadata = msg.raw_message.metadata

@@ -35,8 +35,8 @@ from .retry import BackendErrors
 PRODUCER = "orchestrator"
 log = logs.get(PRODUCER)
 _resource = TypeAdapter(Resource)
-Typical = progress.TypicalDurations | None
-"""The orchestrator's cache of measured step durations (ETAs); none: read them afresh."""
+Typical = progress.TypicalDurations
+"""The orchestrator's cache of measured step durations (ETAs), which every handler is given."""
 
 
 def fingerprint(spec: dict | None, inputs: dict[str, dict] | None = None) -> str:
@@ -103,7 +103,7 @@ def _cancel(deployment: Deployment, reason: str, uow: UnitOfWork, causation_id: 
     log.info("deployment cancelled", deployment_id=deployment.id, reason=reason)
 
 
-async def record_created(event: BucketCreated | AccountCreated | SshKeyCreated, uow: UnitOfWork, wake, typical: Typical = None) -> None:
+async def record_created(event: BucketCreated | AccountCreated | SshKeyCreated, uow: UnitOfWork, wake, typical: Typical) -> None:
     """Something another service made on our command: remember it, finish its step."""
     store = Store(uow.session)
     step = await _waiting_step(store, event)
@@ -116,7 +116,7 @@ async def record_created(event: BucketCreated | AccountCreated | SshKeyCreated, 
     uow.after_commit(lambda: wake(event.deployment_id))
 
 
-async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, uow: UnitOfWork, wake, typical: Typical = None) -> None:
+async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, uow: UnitOfWork, wake, typical: Typical) -> None:
     store = Store(uow.session)
     step = await _waiting_step(store, event)
     if step is None:
@@ -130,7 +130,7 @@ async def record_deleted(event: BucketDeleted | AccountDeleted | SshKeyDeleted, 
     uow.after_commit(lambda: wake(event.deployment_id))
 
 
-async def record_directory_removed(event: DirectoryRemoved, uow: UnitOfWork, wake, typical: Typical = None) -> None:
+async def record_directory_removed(event: DirectoryRemoved, uow: UnitOfWork, wake, typical: Typical) -> None:
     """Identity removed the operator's directory: the removal's step for it is done, with the report."""
     link = "; the link to their own directory dropped" if event.external_link_removed else ""
     await _finish_waiting(
@@ -141,13 +141,12 @@ async def record_directory_removed(event: DirectoryRemoved, uow: UnitOfWork, wak
 
 
 async def record_storage_removed(
-    event: StorageRemoved, uow: UnitOfWork, wake, errors: BackendErrors | None = None, typical: Typical = None
+    event: StorageRemoved, uow: UnitOfWork, wake, typical: Typical, errors: BackendErrors | None = None
 ) -> None:
     """Storage removed what it still held for the operator: the removal's step for it is done with
     the report, or failed saying what is still there (trying again removes the rest)."""
     if event.not_removed:
-        await _fail(event, uow, wake, errors, "; ".join(f"{left.name} was not removed: {left.reason}" for left in event.not_removed),
-                    typical=typical)
+        await _fail(event, uow, wake, typical, errors, "; ".join(f"{left.name} was not removed: {left.reason}" for left in event.not_removed))
         return
     await _finish_waiting(event, uow, wake, DONE, storage_report(event), typical)
 
@@ -164,31 +163,30 @@ def storage_report(event: StorageRemoved) -> str:
 
 
 async def record_given_up(
-    command, uow: UnitOfWork, wake, errors: BackendErrors | None = None, reason: str = "", typical: Typical = None
+    command, uow: UnitOfWork, wake, typical: Typical, errors: BackendErrors | None = None, reason: str = ""
 ) -> None:
     """The service that owns one of our commands gave up on it (parked it as a dead letter): the step
     waiting for its answer fails now, saying why, instead of waiting for the command timeout."""
     owner = owner_of(type(command))
     detail = f"{owner} gave up on it: {reason}. It is kept as a dead letter; once the cause is fixed, retry the deployment"
-    await _fail(command, uow, wake, errors, detail, backend=owner, kind="gave_up", typical=typical)
+    await _fail(command, uow, wake, typical, errors, detail, backend=owner, kind="gave_up")
 
 
 async def record_failed(
-    event: BucketFailed | AccountFailed, uow: UnitOfWork, wake, errors: BackendErrors | None = None, typical: Typical = None
+    event: BucketFailed | AccountFailed, uow: UnitOfWork, wake, typical: Typical, errors: BackendErrors | None = None
 ) -> None:
-    await _fail(event, uow, wake, errors, event.reason, typical=typical)
+    await _fail(event, uow, wake, typical, errors, event.reason)
 
 
 async def _fail(
-    event, uow: UnitOfWork, wake, errors: BackendErrors | None, reason: str, backend: str = "", kind: str = "refused",
-    typical: Typical = None,
+    event, uow: UnitOfWork, wake, typical: Typical, errors: BackendErrors | None, reason: str, backend: str = "", kind: str = "refused",
 ) -> None:
     """Fails the step the message answers, counted against `backend` (the message's producer unless said)."""
     if await _finish_waiting(event, uow, wake, FAILED, reason, typical) and errors is not None:
         uow.after_commit(lambda: errors.count(backend or event.producer, kind, transient=False))
 
 
-async def _finish_waiting(event, uow: UnitOfWork, wake, state: str, detail: str, typical: Typical = None) -> bool:
+async def _finish_waiting(event, uow: UnitOfWork, wake, state: str, detail: str, typical: Typical) -> bool:
     """Finishes the step the event answers, if it is waiting for it; tells the panel and wakes the deployment."""
     store = Store(uow.session)
     step = await _waiting_step(store, event)
@@ -214,10 +212,10 @@ async def _waiting_step(store: Store, event) -> Step | None:
     return step
 
 
-async def _tell_progress(store: Store, uow: UnitOfWork, cause, step: Step, typical: Typical = None) -> None:
+async def _tell_progress(store: Store, uow: UnitOfWork, cause, step: Step, typical: Typical) -> None:
     deployment = await store.deployment(cause.deployment_id)
     steps = await store.steps(cause.deployment_id)
-    uow.publish(progress.progress(deployment, steps, step, await (typical or progress.TypicalDurations()).of(store), causation_id=str(cause.event_id)))
+    uow.publish(progress.progress(deployment, steps, step, await typical.of(store), causation_id=str(cause.event_id)))
 
 
 _OUTPUTS = {

@@ -24,7 +24,6 @@ _current: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("global_
 class Limits:
     def __init__(self, bounds: dict[str, int], parallelism: int = 16) -> None:
         self.bounds = bounds
-        self.parallelism = parallelism
         self._running = asyncio.Semaphore(parallelism)
         self._semaphores: dict[tuple[str, str], asyncio.Semaphore] = {}
         self.load: Counter[tuple[str, str]] = Counter()

@@ -71,9 +71,7 @@ class DirectoryConnection(BaseModel):
 
 
 def _answered(reply: DirectoryConnectionReply) -> JSONResponse:
-    """200 when identity read the directory, 422 with its problem and reason when not, 503 when identity did not answer."""
-    code = status.HTTP_200_OK if reply.ok else status.HTTP_422_UNPROCESSABLE_CONTENT if reply.problem else status.HTTP_503_SERVICE_UNAVAILABLE
-    return JSONResponse(reply.model_dump(mode="json"), status_code=code)
+    return JSONResponse(reply.model_dump(mode="json"), status_code=directory.answer_status(reply))
 
 
 def _http(code: int, detail: str) -> HTTPException:

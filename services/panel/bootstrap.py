@@ -32,11 +32,17 @@ def mail_work(settings: Settings, units: UnitsOfWork, changes: Changes) -> list:
     return [NoticeMailer(units, mailer, settings).run_forever(changes)]
 
 
+def project(bus: Bus) -> Changes:
+    """Keeps the read models from the bus; what it returns is touched after each event's commit."""
+    changes = Changes()
+    for model, handler in HANDLERS.items():
+        bus.on(model, notifying(handler, changes))
+    return changes
+
+
 def wiring(settings: Settings):
     async def wire(bus: Bus, units: UnitsOfWork) -> list:
-        changes = Changes()
-        for model, handler in HANDLERS.items():
-            bus.on(model, notifying(handler, changes))
+        changes = project(bus)
         options = connect_options(settings.nats_user, settings.nats_password, settings.nats_ca_file, inbox_prefix(settings.service_name))
         context = Context(
             units=units,

@@ -37,6 +37,12 @@ def reached(reply: DirectoryConnectionReply) -> str:
     return f"{counted(reply.users, 'user')}, {counted(reply.groups, 'group')}"
 
 
+def answer_status(reply: DirectoryConnectionReply) -> int:
+    """200 when identity read the directory, 422 when it could not (a problem and its reason), 503
+    when identity did not answer."""
+    return 200 if reply.ok else 422 if reply.problem else 503
+
+
 def report(sync: DirectorySync) -> dict[str, Any]:
     """One sync, as the page and the API show it."""
     shown: dict[str, Any] = {"at": sync.occurred_at, "trigger": sync.trigger, "trigger_text": TRIGGERS.get(sync.trigger, sync.trigger), "ok": sync.ok}

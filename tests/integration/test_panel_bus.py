@@ -22,8 +22,6 @@ from services.panel import bootstrap as panel_bootstrap
 from services.panel.adapters.bus import BusPlanner, IdentityVault, StreamTrail
 from services.panel.adapters.store import Base as PanelBase
 from services.panel.app import create_app
-from services.panel.live import Changes, notifying
-from services.panel.projections import HANDLERS
 from services.panel.settings import Settings as PanelSettings
 from services.panel.web.context import Context
 from tests.unit.test_panel_harness import PanelUnderTest, configuration_form, text_of
@@ -61,9 +59,7 @@ async def panel(nats_server, tmp_path: Path):
     await configurator_bootstrap.wire(configurator.bus, configurator.units, policy=POLICY, fleet_out=[])
     settings = PanelSettings(nats_url=nats_server.url, data_dir=tmp_path / "panel", live_poll_seconds=0.05)
     panel = Service("panel", settings, PanelBase.metadata, panel_bootstrap.__file__)
-    changes = Changes()
-    for model, handler in HANDLERS.items():
-        panel.bus.on(model, notifying(handler, changes))
+    changes = panel_bootstrap.project(panel.bus)
     context = Context(
         units=panel.units, settings=settings, planner=BusPlanner(panel.bus, 10.0), vault=IdentityVault(panel.bus),
         trail=StreamTrail(nats_server.url, {}), changes=changes,

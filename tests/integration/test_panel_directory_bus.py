@@ -21,8 +21,6 @@ from services.panel.adapters.bus import BusDirectory
 from services.panel.adapters.fakes import FakePlanner, FakeTrail, FakeVault
 from services.panel.adapters.store import Base as PanelBase
 from services.panel.app import create_app
-from services.panel.live import Changes, notifying
-from services.panel.projections import HANDLERS
 from services.panel.settings import Settings as PanelSettings
 from services.panel.web.context import Context
 from tests.conftest import require
@@ -64,9 +62,7 @@ async def panel(nats_server, tmp_path: Path, their_directory):
     background = await identity_bootstrap.wiring(identity_settings)(identity.bus, identity.units)
     settings = PanelSettings(nats_url=nats_server.url, data_dir=tmp_path / "panel", live_poll_seconds=0.05)
     panel = Service("panel", settings, PanelBase.metadata, panel_bootstrap.__file__)
-    changes = Changes()
-    for model, handler in HANDLERS.items():
-        panel.bus.on(model, notifying(handler, changes))
+    changes = panel_bootstrap.project(panel.bus)
     context = Context(
         units=panel.units, settings=settings, planner=FakePlanner(), vault=FakeVault(), trail=FakeTrail(), changes=changes,
         directory=BusDirectory(panel.bus, 20.0),

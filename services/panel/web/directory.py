@@ -56,8 +56,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
             reply = await directory.check(context, who.operator_id, parameters, password)
         at_field = words.PROBLEM_FIELDS.get(reply.problem) if reply.problem else None
         problems = {at_field: reply.error or ""} if at_field else {}
-        code = status.HTTP_200_OK if reply.ok else status.HTTP_422_UNPROCESSABLE_CONTENT if reply.problem else status.HTTP_503_SERVICE_UNAVAILABLE
-        return await show(request, who, code, typed, problems, outcome(reply, connecting))
+        return await show(request, who, directory.answer_status(reply), typed, problems, outcome(reply, connecting))
 
     @pages.get("/directory")
     async def directory_page(request: Request, asked: str = "", who: Visitor = Depends(guards.operator)):
