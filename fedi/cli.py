@@ -160,9 +160,8 @@ def events_tail(
 
     async def follow() -> None:
         url, options = _bus(home, nats_url)
-        if history:
-            await tail(stored(url, options=options), operator, tuple(type_), deployment, as_json, print)
-        await tail(stored(url, follow=True, options=options), operator, tuple(type_), deployment, as_json, print)
+        events = stored(url, follow=True, history=history, options=options)
+        await tail(events, operator, tuple(type_), deployment, as_json, lambda line: print(line, flush=True))
 
     try:
         asyncio.run(follow())

@@ -26,17 +26,20 @@ class Stored:
 
 
 async def stored(
-    nats_url: str, subject: str = ">", follow: bool = False, idle: float = 2.0, options: dict | None = None
+    nats_url: str, subject: str = ">", follow: bool = False, idle: float = 2.0, options: dict | None = None,
+    history: bool = False,
 ) -> AsyncIterator[Stored]:
-    """Messages of the stream in order (from the first with follow=False, new ones with follow=True).
-    `options` are nats.connect's (user, TLS, inbox prefix: see runtime.connection)."""
+    """Messages of the stream in order: from the first to the last stored (follow=False), or new ones
+    as they come (follow=True), after every stored one with history=True, through one consumer so
+    that nothing is missed or shown twice in between. `options` are nats.connect's (user, TLS, inbox
+    prefix: see runtime.connection)."""
     connection = await nats.connect(nats_url, **(options or {}))
     try:
         js = connection.jetstream()
         info = await js.stream_info(STREAM)
         if not follow and info.state.messages == 0:
             return
-        policy = DeliverPolicy.NEW if follow else DeliverPolicy.ALL
+        policy = DeliverPolicy.NEW if follow and not history else DeliverPolicy.ALL
         subscription = await js.subscribe(
             subject, stream=STREAM, ordered_consumer=True, config=ConsumerConfig(deliver_policy=policy)
         )

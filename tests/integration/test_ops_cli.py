@@ -1,6 +1,7 @@
 """The operations team's tools on a real nats-server with the real configurator consuming:
 `fedi dlq list/show/replay` and `fedi events tail`."""
 
+import asyncio
 import json
 import os
 import subprocess
@@ -123,6 +124,40 @@ async def test_events_tail_filters_by_operator_type_and_deployment(nats_server, 
     lines.clear()
     await tail(stored(nats_server.url), None, (), "dep-globex", True, lines.append)
     assert [json.loads(line)["type"] for line in lines] == ["config.submitted", "plan.created"]
+
+
+async def test_events_tail_shows_what_was_stored_then_follows_new_events_live_as_they_come(nats_server, configurator_bus):
+    def submitted(operator: str, deployment: str) -> bytes:
+        return encode(ConfigSubmitted(
+            correlation_id=deployment, operator_id=operator, producer="panel", revision=1, configuration=CONFIGURATION
+        ))
+
+    await publish(nats_server.url, CONFIG_SUBMITTED, submitted("acme", "dep-old"))
+    follower = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fedi", "events", "tail", "--all", "--operator", "acme", "--nats-url", nats_server.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async def shown(deployment: str) -> list[str]:
+            seen = []
+            async with asyncio.timeout(60):
+                while not any("plan.created" in line for line in seen):
+                    line = (await follower.stdout.readline()).decode()
+                    assert line, (await follower.stderr.read()).decode()
+                    seen.append(line)
+            assert all(deployment in line for line in seen), seen
+            return seen
+
+        assert ["config.submitted" in line for line in await shown("dep-old")] == [True, False]
+
+        await publish(nats_server.url, CONFIG_SUBMITTED, submitted("globex", "dep-else"))
+        await publish(nats_server.url, CONFIG_SUBMITTED, submitted("acme", "dep-new"))
+
+        live = await shown("dep-new")
+        assert "config.submitted" in live[0] and "acme" in live[0], "another operator's events are not shown"
+    finally:
+        follower.terminate()
+        await follower.wait()
 
 
 async def _count(url: str, subject: str, expected: int) -> bool:
