@@ -190,6 +190,8 @@ async def test_the_server_traces_a_services_message_hop_by_hop_when_asked(locked
 
     admin = await with_stream(locked_bus)
     await ensure_trace_stream(admin.jetstream())
+    watcher = await admin.subscribe("config.submitted")
+    await admin.flush()
     panel = await connect(locked_bus, "panel")
     await panel.jetstream().publish("config.submitted", b"{}", headers={TRACE_DEST: trace_dest("dep-1")})
     await panel.close()
@@ -202,6 +204,10 @@ async def test_the_server_traces_a_services_message_hop_by_hop_when_asked(locked
         await asyncio.sleep(0.05)
     [trace] = traces
     assert trace.subject == "config.submitted"
-    assert [hop.kind for hop in trace.hops][:2] == ["ingress", "stored"]
-    assert any("stored" in line and f"in stream {STREAM} as config.submitted" in line for line in render(traces))
+    assert sorted(hop.kind for hop in trace.hops) == ["egress", "ingress", "stored"], "delivered to the one live subscription"
+    assert trace.hops[0].kind == "ingress"
+    shown = render(traces)
+    assert any("stored" in line and f"in stream {STREAM} as config.submitted" in line for line in shown)
+    assert any("egress" in line and "on config.submitted" in line for line in shown), shown
+    await watcher.unsubscribe()
     await admin.close()
