@@ -108,6 +108,23 @@ def test_deleting_empties_a_bucket_of_more_than_one_page_and_its_unfinished_uplo
     assert backend.delete(bucket).bucket_existed is False, "deleting again is a harmless no-op"
 
 
+def test_emptying_a_bucket_aborts_its_unfinished_uploads_so_no_part_is_left_taking_space(
+    backend: Backend, sandbox: GarageSandbox
+) -> None:
+    bucket = name()
+    s3 = client_for(sandbox, backend.ensure_bucket(bucket, None, None))
+    fill(s3, bucket, 3)
+    for key in ("video-1.mp4", "video-2.mp4"):
+        upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * 1024)
+
+    assert s3_plane.empty(s3, bucket) == 3
+
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    backend.delete(bucket)
+
+
 def test_holdings_are_the_buckets_of_the_names_asked_for_with_what_each_holds(backend: Backend, sandbox: GarageSandbox) -> None:
     mine, theirs = name(), name()
     operator = mine.removeprefix("fedi-").rsplit("-", 1)[0]
