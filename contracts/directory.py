@@ -32,3 +32,17 @@ class DirectoryParameters(BaseModel):
         description="Their group (cn or DN) -> {service: admins|moderators|users}; members get that role in that service.",
         examples=[{"staff": {"mastodon": "moderators", "pixelfed": "users"}, "it": {"mastodon": "admins"}}],
     )
+
+
+class MissingGroup(BaseModel):
+    """A group named in the mapping that the operator's directory no longer has: the sync counted it
+    as a group with no members (its members lost the roles it gave) and went on with everything else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group: str = Field(description="The group as the mapping names it (cn or DN).", examples=["it"])
+    roles_lost: dict[str, dict[Role, int]] = Field(
+        description="Service -> the role the group gave there -> how many people lost that role in this sync (0 once they lost it earlier).",
+        examples=[{"mastodon": {"admins": 2}}],
+    )
+    message: str = Field(description="What happened and what to do, in plain words.")

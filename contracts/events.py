@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import subjects
-from .directory import DirectoryParameters, DirectoryProblemKind
+from .directory import DirectoryParameters, DirectoryProblemKind, MissingGroup
 from .envelope import Message
 from .resources import Change, Problem, Resource
 
@@ -269,6 +269,9 @@ class DirectorySyncCompleted(Message):
     memberships_added: int = Field(description="Users added to a service's admins/moderators/users group.")
     memberships_removed: int
     duration_seconds: float
+    missing_groups: tuple[MissingGroup, ...] = Field(
+        default=(), description="Mapped groups the operator's directory no longer has; each counted as a group with no members."
+    )
 
 
 class DirectorySyncFailed(Message):

@@ -1,5 +1,7 @@
 """Operators' own directories: the connection check, keeping the connection, and the syncs (on
-connect, on demand, on a schedule), each reported as an event. A failed check or fetch changes nothing."""
+connect, on demand, on a schedule), each reported as an event. A failed check or fetch changes nothing.
+A mapped group they do not have is refused by the check; on a later sync it counts as a group with no
+members, and the report says so."""
 
 import asyncio
 import time
@@ -57,6 +59,7 @@ class Syncer:
         """`directory.check`: can we read their directory as configured? Changes nothing."""
         try:
             snapshot = await self._fetch(request.parameters, request.bind_password)
+            check_mapping(snapshot, request.parameters.mapping)
         except DirectoryProblem as problem:
             log.info("directory check failed", operator_id=request.operator_id, problem=problem.kind, reason=problem.reason)
             return DirectoryConnectionReply(ok=False, problem=problem.kind, error=problem.reason)
@@ -158,17 +161,17 @@ class Syncer:
                 memberships_added=plan.memberships_added,
                 memberships_removed=plan.memberships_removed,
                 duration_seconds=round(time.perf_counter() - started, 3),
+                missing_groups=tuple(plan.missing_groups),
             )
             await self._finish(operator, due_at, completed, uow)
         log.info(
             "directory synced", operator_id=operator, trigger=trigger, added=plan.users_added,
             updated=plan.users_updated, removed=plan.users_removed, changes=len(plan.changes),
+            missing_groups=[missing.group for missing in plan.missing_groups],
         )
 
     async def _fetch(self, parameters: DirectoryParameters, password: str) -> Snapshot:
-        snapshot = await asyncio.to_thread(self.fetch, parameters, password)
-        check_mapping(snapshot, parameters.mapping)
-        return snapshot
+        return await asyncio.to_thread(self.fetch, parameters, password)
 
     async def _finish(self, operator: str, due_at, event, uow=None) -> None:
         """Records the outcome and publishes it; a sync asked for meanwhile stays due."""

@@ -294,7 +294,8 @@ def router(context: Context) -> APIRouter:
     @api.get("/directory")
     async def get_directory(operator_id: Operator) -> dict:
         """Your own LDAP directory: the connection identity keeps (its parameters, never the password; null until connected)
-        and every sync's report, newest first (trigger connect, demand or schedule; the counts, or the problem and reason)."""
+        and every sync's report, newest first (trigger connect, demand or schedule; the counts and any warnings, such as a mapped group
+        not found, or the problem and reason)."""
         shown = await directory.overview(context, operator_id)
         connection = shown["connection"]
         return {

@@ -52,6 +52,7 @@ def report(sync: DirectorySync) -> dict[str, Any]:
         "users_total": sync.users_total, "users_added": sync.users_added, "users_updated": sync.users_updated,
         "users_removed": sync.users_removed, "memberships_added": sync.memberships_added,
         "memberships_removed": sync.memberships_removed, "duration_seconds": sync.duration_seconds,
+        "warnings": sync.reason.splitlines(),
     }
 
 

@@ -32,7 +32,7 @@ async def directory_sync_completed(event: DirectorySyncCompleted, uow: UnitOfWor
     await _report(
         event, uow, ok=True, users_total=event.users_total, users_added=event.users_added, users_updated=event.users_updated,
         users_removed=event.users_removed, memberships_added=event.memberships_added, memberships_removed=event.memberships_removed,
-        duration_seconds=event.duration_seconds,
+        duration_seconds=event.duration_seconds, reason="\n".join(missing.message for missing in event.missing_groups),
     )
 
 

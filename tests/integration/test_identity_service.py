@@ -359,9 +359,9 @@ async def test_a_service_sends_mail_through_the_relay_with_its_relay_account_and
 # -- the operator's own directory (US 1.2) ----------------------------------------------------------
 
 
-def their(world: World, *changes) -> None:  # noqa: ANN002
-    """Applies (kind, dn, attributes) changes to the operator's own directory as its administrator."""
-    with ldap3.Connection(ldap3.Server(world.theirs.url), world.theirs.bind_dn, world.theirs.password, auto_bind=True) as conn:
+def their(directory: Slapd, *changes) -> None:  # noqa: ANN002
+    """Applies (kind, dn, attributes) changes to an operator's own directory as its administrator."""
+    with ldap3.Connection(ldap3.Server(directory.url), directory.bind_dn, directory.password, auto_bind=True) as conn:
         for kind, dn, attributes in changes:
             if kind == "add":
                 classes = attributes.pop("objectClass")
@@ -372,12 +372,24 @@ def their(world: World, *changes) -> None:  # noqa: ANN002
                 assert conn.delete(dn), conn.result
 
 
+def staff(uid: str) -> str:
+    return f"uid={uid},ou=staff,{THEIRS}"
+
+
+def unit(name: str) -> tuple:
+    return ("add", f"ou={name},{THEIRS}", {"objectClass": ["organizationalUnit"]})
+
+
 def person(uid: str, cn: str, mail: str) -> tuple:
-    return ("add", f"uid={uid},ou=staff,{THEIRS}", {"objectClass": ["inetOrgPerson"], "cn": cn, "sn": cn, "mail": mail})
+    return ("add", staff(uid), {"objectClass": ["inetOrgPerson"], "cn": cn, "sn": cn, "mail": mail})
 
 
 def group(cn: str, *uids: str) -> tuple:
-    return ("add", f"cn={cn},ou=groups,{THEIRS}", {"objectClass": ["groupOfNames"], "member": [f"uid={u},ou=staff,{THEIRS}" for u in uids]})
+    return ("add", f"cn={cn},ou=groups,{THEIRS}", {"objectClass": ["groupOfNames"], "member": [staff(uid) for uid in uids]})
+
+
+def gone(dn: str) -> tuple:
+    return ("delete", dn, {})
 
 
 def parameters(world: World, **changes) -> DirectoryParameters:
@@ -389,13 +401,27 @@ def parameters(world: World, **changes) -> DirectoryParameters:
 
 @pytest.fixture(scope="module")
 def their_directory(world):
-    unit = lambda name: ("add", f"ou={name},{THEIRS}", {"objectClass": ["organizationalUnit"]})  # noqa: E731
     their(
-        world, unit("staff"), unit("groups"),
+        world.theirs, unit("staff"), unit("groups"),
         person("bob", "Bob Builder", "bob@acme.example"), person("carol", "Carol Cook", "carol@acme.example"),
         group("moderators", "bob"), group("everyone", "bob", "carol"),
     )
     return world.theirs
+
+
+@pytest.fixture
+def own_directory(world, tmp_path) -> Iterator[Slapd]:
+    """An operator's directory only this test changes: what it deletes, no later test misses."""
+    server = Slapd(tmp_path / "own-ldap", suffix=THEIRS).start()
+    their(server, unit("staff"), unit("groups"))
+    yield server
+    server.stop()
+
+
+async def sync_now(bus: Bus, eventually, acme: str) -> Message:  # noqa: ANN001
+    """What identity answers to the panel's "Sync now": the sync's report, or why it could not run."""
+    asked = DirectorySyncRequested(correlation_id=f"sync-{uuid.uuid4()}", operator_id=acme, producer="panel")
+    return await bus.answer(await bus.send(asked), eventually)
 
 
 def members(world: World, acme: str, role: str) -> set[str]:
@@ -429,8 +455,7 @@ async def test_wrong_connection_parameters_give_a_clear_error_and_change_nothing
             assert reply.error and len(reply.error) > 20, reply
 
     assert world.provider_entries(f"ou={acme},{SUFFIX}") == before
-    failed = await bus.send(DirectorySyncRequested(correlation_id=f"sync-{uuid.uuid4()}", operator_id=acme, producer="panel"))
-    answer = await bus.answer(failed, eventually)
+    answer = await sync_now(bus, eventually, acme)
     assert isinstance(answer, DirectorySyncFailed) and answer.problem == "not_connected", "nothing was kept"
 
 
@@ -448,15 +473,14 @@ async def test_their_users_and_groups_appear_change_and_disappear_in_our_directo
     assert members(world, acme, "moderators") == {"bob"} and members(world, acme, "users") == {"bob", "carol"}
 
     their(
-        world,
-        ("modify", f"uid=bob,ou=staff,{THEIRS}", {"cn": ["Robert Builder"], "mail": ["robert@acme.example"]}),
-        ("delete", f"cn=everyone,ou=groups,{THEIRS}", {}),
+        world.theirs,
+        ("modify", staff("bob"), {"cn": ["Robert Builder"], "mail": ["robert@acme.example"]}),
+        gone(f"cn=everyone,ou=groups,{THEIRS}"),
         group("everyone", "bob", "dave"),
         person("dave", "Dave Diver", "dave@acme.example"),
-        ("delete", f"uid=carol,ou=staff,{THEIRS}", {}),
+        gone(staff("carol")),
     )
-    demand = await bus.send(DirectorySyncRequested(correlation_id=f"sync-{uuid.uuid4()}", operator_id=acme, producer="panel"))
-    second = await bus.answer(demand, eventually)
+    second = await sync_now(bus, eventually, acme)
 
     assert isinstance(second, DirectorySyncCompleted), second
     assert (second.trigger, second.users_added, second.users_updated, second.users_removed) == ("demand", 1, 1, 1)
@@ -466,6 +490,49 @@ async def test_their_users_and_groups_appear_change_and_disappear_in_our_directo
     assert members(world, acme, "users") == {"bob", "dave"} and members(world, acme, "moderators") == {"bob"}
     admins = world.provider_entries(f"cn=admins,ou=mastodon,ou={acme},{SUFFIX}")
     assert [dn.lower() for dn in next(iter(admins.values()))["member"]] == [f"uid=alice,ou=mastodon,ou={acme},{SUFFIX}"]
+
+
+async def test_a_mapped_group_deleted_on_their_side_takes_its_role_away_and_the_sync_still_applies_every_other_change(
+    world, bus, eventually, own_directory
+):
+    acme = operator()
+    admin_dn, _ = await admin_account(world, bus, eventually, acme, "mastodon")
+    their(
+        own_directory, person("bob", "Bob Builder", "bob@acme.example"), person("carol", "Carol Cook", "carol@acme.example"),
+        person("erin", "Erin Example", "erin@acme.example"), group("it", "bob", "carol"), group("everyone", "bob", "carol", "erin"),
+    )
+    mapped = parameters(world, url=own_directory.url, mapping={"it": {"mastodon": "admins"}, "everyone": {"mastodon": "users"}})
+    assert (await bus.directory(DIRECTORY_CONNECT, acme, mapped, own_directory.password)).ok
+    await bus.find(eventually, "the first sync", lambda m: isinstance(m, DirectorySyncCompleted) and m.operator_id == acme)
+    assert members(world, acme, "admins") == {"bob", "carol"}
+
+    their(
+        own_directory,
+        gone(f"cn=it,ou=groups,{THEIRS}"),
+        ("modify", staff("bob"), {"mail": ["robert@acme.example"]}),
+        person("dave", "Dave Diver", "dave@acme.example"),
+        ("modify", f"cn=everyone,ou=groups,{THEIRS}", {"member": [staff("bob"), staff("carol"), staff("dave")]}),
+        gone(staff("erin")),
+    )
+    after = await sync_now(bus, eventually, acme)
+
+    assert isinstance(after, DirectorySyncCompleted), after
+    assert members(world, acme, "admins") == set(), "the group's former members are admins no more"
+    admins = world.provider_entries(f"cn=admins,ou=mastodon,ou={acme},{SUFFIX}")
+    assert [dn.lower() for dn in next(iter(admins.values()))["member"]] == [admin_dn], "the service's own admin account stays"
+    assert (after.users_added, after.users_updated, after.users_removed) == (1, 1, 1)
+    now = people(world, acme)
+    assert set(now) == {"bob", "carol", "dave"} and now["bob"]["mail"] == ["robert@acme.example"]
+    assert members(world, acme, "users") == {"bob", "carol", "dave"}
+    [missing] = after.missing_groups
+    assert (missing.group, missing.roles_lost) == ("it", {"mastodon": {"admins": 2}})
+    assert "'it' was not found" in missing.message and "2 people lost the admins role in mastodon" in missing.message
+
+    again = await sync_now(bus, eventually, acme)
+    assert isinstance(again, DirectorySyncCompleted) and (again.users_added, again.users_removed) == (0, 0)
+    assert [(m.group, m.roles_lost) for m in again.missing_groups] == [("it", {"mastodon": {"admins": 0}})], (
+        "said again on every sync until the mapping is put right"
+    )
 
 
 async def test_a_connected_directory_is_synced_again_on_schedule_and_a_failed_sync_is_reported_too(
@@ -499,22 +566,33 @@ async def test_a_connected_directory_is_synced_again_on_schedule_and_a_failed_sy
 # -- an operator's removal (US 6.3, identity's side) ------------------------------------------------
 
 
+async def an_operator_with_a_secret_of_every_kind(world: World, bus: Bus, eventually) -> tuple[str, dict[str, str]]:  # noqa: ANN001
+    """A new operator with mastodon's admin and relay accounts, an SSH deploy key, and their directory
+    connected and synced once. Returns the operator and each secret's value by its reference; the bind
+    password of their directory, which identity alone reads, shows it is readable by a sync succeeding."""
+    acme = operator()
+    made = [
+        await bus.answer(await bus.send(account_requested(acme, "mastodon")), eventually),
+        await bus.answer(await bus.send(account_requested(acme, "mastodon", "smtp", f"{acme}-mastodon")), eventually),
+        await bus.answer(await bus.send(SshKeyRequested(
+            correlation_id=f"dep-{uuid.uuid4()}", operator_id=acme, producer="orchestrator", deployment_id="dep-1",
+            resource_id=f"{acme}/_/sshkey", name=f"{acme}-deploy",
+        )), eventually),
+    ]
+    assert [type(m) for m in made] == [AccountCreated, AccountCreated, SshKeyCreated], made
+    secrets = {m.secret_ref: (await bus.secret(m.secret_ref)).value for m in made}
+    assert all(secrets.values()) and secrets[made[-1].secret_ref].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert (await bus.directory(DIRECTORY_CONNECT, acme, parameters(world), world.theirs.password)).ok
+    await bus.find(eventually, "the first sync", lambda m: isinstance(m, DirectorySyncCompleted) and m.operator_id == acme)
+    return acme, secrets
+
+
 async def test_removing_an_operator_removes_its_whole_subtree_its_directory_link_and_its_secrets_with_a_report(
     world, bus, eventually, their_directory
 ):
-    acme = operator()
-    await admin_account(world, bus, eventually, acme, "mastodon")
-    relay = await bus.answer(await bus.send(account_requested(acme, "mastodon", "smtp", f"{acme}-mastodon")), eventually)
-    key = await bus.answer(await bus.send(SshKeyRequested(
-        correlation_id=f"dep-{uuid.uuid4()}", operator_id=acme, producer="orchestrator", deployment_id="dep-1",
-        resource_id=f"{acme}/_/sshkey", name=f"{acme}-deploy",
-    )), eventually)
-    assert isinstance(key, SshKeyCreated) and (await bus.secret(key.secret_ref)).value
-    assert (await bus.directory(DIRECTORY_CONNECT, acme, parameters(world), world.theirs.password)).ok
-    await bus.find(eventually, "the first sync", lambda m: isinstance(m, DirectorySyncCompleted) and m.operator_id == acme)
+    acme, secrets = await an_operator_with_a_secret_of_every_kind(world, bus, eventually)
     subtree = world.provider_entries(f"ou={acme},{SUFFIX}")
     assert people(world, acme) and members(world, acme, "users"), "their people and groups were synced in"
-    admin = await bus.find(eventually, "the admin account", lambda m: isinstance(m, AccountCreated) and m.resource_id == f"{acme}/mastodon/account")
     other = operator()
     _, others_password = await admin_account(world, bus, eventually, other, "mastodon")
 
@@ -526,9 +604,9 @@ async def test_removing_an_operator_removes_its_whole_subtree_its_directory_link
     assert (report.accounts_removed, report.ssh_keys_removed, report.external_link_removed) == (2, 1, True)
     assert report.secrets_removed == 4, "two passwords, the private key and the bind password of their directory"
     assert world.provider_entries(f"ou={acme},{SUFFIX}") == {}, "accounts, people, groups and units are gone"
-    for ref in (admin.secret_ref, relay.secret_ref, key.secret_ref):
+    for ref in secrets:
         assert (await bus.secret(ref)).error == "no such secret"
-    sync = await bus.answer(await bus.send(DirectorySyncRequested(correlation_id=f"sync-{uuid.uuid4()}", operator_id=acme, producer="panel")), eventually)
+    sync = await sync_now(bus, eventually, acme)
     assert isinstance(sync, DirectorySyncFailed) and sync.problem == "not_connected", "the link to their directory is gone"
     assert binds(world.provider.url, f"uid=alice,ou=mastodon,ou={other},{SUFFIX}", others_password), "another operator keeps theirs"
 
@@ -593,23 +671,21 @@ async def test_the_reader_is_deleted_with_its_password_when_the_directory_is_swi
 # -- secrets at rest, and in transit (last: they restart the service and scan everything) ---------
 
 
-async def test_rotating_the_key_keeps_every_secret_readable(world, bus, eventually):
-    acme = operator()
-    await admin_account(world, bus, eventually, acme, "mastodon")
-    # SSH keys and relay passwords are in the same store: every value seen so far must survive.
-    readable = {ref: value for ref, value in world.secrets_seen.items() if ref.startswith("secret://")}
-    still_there = {ref: value for ref, value in readable.items() if (await bus.secret(ref)).value == value}
-    assert still_there
+async def test_rotating_the_key_keeps_every_secret_readable(world, bus, eventually, their_directory):
+    acme, secrets = await an_operator_with_a_secret_of_every_kind(world, bus, eventually)
+    reader = await bus.answer(await bus.send(reader_requested(acme)), eventually)
+    secrets[reader.secret_ref] = (await bus.secret(reader.secret_ref)).value
+    assert len(secrets) == 4 and all(secrets.values()), "admin, relay and reader passwords and the SSH private key"
 
-    world.stop()
-    world.secret_key, world.previous_keys = "identity-test-key-two", (FIRST_KEY,)
-    world.start()
-    assert {ref: (await bus.secret(ref)).value for ref in still_there} == still_there
+    for previous_keys, when in (((FIRST_KEY,), "the old key still given"), ((), "the old key dropped: all re-encrypted")):
+        world.stop()
+        world.secret_key, world.previous_keys = "identity-test-key-two", previous_keys
+        world.start()
+        read = {ref: (await bus.secret(ref)).value for ref in secrets}
+        synced = await sync_now(bus, eventually, acme)
 
-    world.stop()
-    world.previous_keys = ()
-    world.start()
-    assert {ref: (await bus.secret(ref)).value for ref in still_there} == still_there, "re-encrypted under the new key"
+        assert read == secrets, when
+        assert isinstance(synced, DirectorySyncCompleted), (when, "a sync reads the bind password of their directory", synced)
 
 
 async def test_no_secret_appears_in_the_stream_or_the_log(world, bus):

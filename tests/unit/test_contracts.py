@@ -20,7 +20,7 @@ from contracts.commands import (
     SshKeyRequested,
     StorageRemovalRequested,
 )
-from contracts.directory import DirectoryParameters
+from contracts.directory import DirectoryParameters, MissingGroup
 from contracts.events import (
     DirectoryConnected,
     DirectoryRemoved,
@@ -140,6 +140,7 @@ EXAMPLES = {
     DirectorySyncCompleted: dict(
         trigger="schedule", users_total=12, users_added=2, users_updated=1, users_removed=1,
         memberships_added=3, memberships_removed=1, duration_seconds=0.4,
+        missing_groups=(MissingGroup(group="it", roles_lost={"mastodon": {"admins": 1}}, message="the mapped group 'it' was not found"),),
     ),
     DirectorySyncFailed: dict(trigger="demand", problem="bad_credentials", reason="the directory refused the bind DN and password"),
     DirectoryRemovalRequested: dict(deployment_id="dep-9"),

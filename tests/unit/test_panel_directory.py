@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from contracts.commands import DirectorySyncRequested
-from contracts.directory import DirectoryParameters
+from contracts.directory import DirectoryParameters, MissingGroup
 from contracts.events import DirectoryConnected, DirectoryRemoved, DirectorySyncCompleted, DirectorySyncFailed
 from services.panel.adapters.directory import DirectoryConnection, DirectorySync
 from services.panel.adapters.store import Base
@@ -146,6 +146,23 @@ async def test_sync_reports_show_up_on_the_page_newest_first_with_their_counts_o
     assert "on demand 1 added, 1 updated, 1 removed (2 in all) 1 added, 2 removed 0.4 s" in rows[0]
     assert "scheduled Failed: the directory at ldaps://ldap.acme.example could not be reached" in rows[1]
     assert "on connect 2 added, 0 updated, 0 removed (2 in all) 3 added, 0 removed" in rows[2]
+
+
+async def test_a_sync_that_did_not_find_a_mapped_group_shows_a_warning_naming_it_on_the_page_and_in_the_api(panel, ann):
+    missing = MissingGroup(group="it", roles_lost={"mastodon": {"admins": 2}},
+                           message="the mapped group 'it' was not found in the directory: 2 people lost the admins role in mastodon")
+    await panel.apply(completed("demand", memberships_removed=2, missing_groups=(missing,)), completed("connect", timedelta(minutes=-5)))
+
+    page = await ann.get("/directory")
+    token = re.search(r'id="token" class="secret">([^<]+)<', (await ann.submit("/account/token", "/account/token", {})).text).group(1)
+    api = await panel.api(token)
+    newest, older = (await api.get("/api/v1/directory")).json()["syncs"]
+    await api.aclose()
+
+    warnings = [words(row) for row in re.findall(r'<tr class="sync-warning">(.*?)</tr>', page.text, flags=re.S)]
+    assert warnings == [f"Warning: {missing.message}"]
+    assert page.text.index("sync-warning") < page.text.index("on connect"), "under the sync it belongs to"
+    assert (newest["warnings"], older["warnings"]) == ([missing.message], [])
 
 
 async def test_the_same_report_delivered_twice_is_shown_once_and_an_older_connection_does_not_replace_a_newer(panel, ann):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from contracts.directory import DirectoryProblemKind, Role
+from contracts.directory import DirectoryProblemKind, MissingGroup, Role
 
 from .entries import Add, Attributes, Change, Delete, Replace
 from .tree import NO_MEMBER, Tree
@@ -38,10 +38,17 @@ class SyncPlan:
     users_removed: int = 0
     memberships_added: int = 0
     memberships_removed: int = 0
+    missing_groups: list[MissingGroup] = field(default_factory=list)
+
+
+def missing_groups(snapshot: Snapshot, mapping: dict[str, dict[str, Role]]) -> list[str]:
+    return sorted(name for name in mapping if name.lower() not in snapshot.groups)
 
 
 def check_mapping(snapshot: Snapshot, mapping: dict[str, dict[str, Role]]) -> None:
-    missing = sorted(name for name in mapping if name.lower() not in snapshot.groups)
+    """On check and connect, a mapping naming a group they do not have is refused; a later sync
+    counts a mapped group that has gone as a group with no members instead (see `plan_sync`)."""
+    missing = missing_groups(snapshot, mapping)
     if missing:
         raise DirectoryProblem("unknown_group", f"the mapping names groups their directory does not have: {', '.join(missing)}")
 
@@ -86,10 +93,13 @@ def plan_sync(
         for service, role in targets.items():
             if (service, role) in desired:
                 desired[(service, role)] |= members & snapshot.users.keys()
+    staying = {tree.person(operator, uid).lower() for uid in snapshot.users}
+    lost: dict[tuple[str, Role], int] = {}
     for (service, role), members in current_groups.items():
         people = {dn.lower() for dn in members if tree.is_person(operator, dn)}
         wanted_people = {tree.person(operator, uid).lower(): tree.person(operator, uid) for uid in desired[(service, role)]}
         added, removed = wanted_people.keys() - people, people - wanted_people.keys()
+        lost[(service, role)] = len(removed & staying)
         if added or removed:
             others = [dn for dn in members if not tree.is_person(operator, dn) and dn != NO_MEMBER]
             new_members = others + [wanted_people[key] for key in sorted(wanted_people)]
@@ -100,5 +110,22 @@ def plan_sync(
     for uid in current_people.keys() - snapshot.users.keys():
         plan.changes.append(Delete(tree.person(operator, uid)))
         plan.users_removed += 1
+    plan.missing_groups = [
+        missing_group(name, {service: {role: lost[(service, role)]} for service, role in mapping[name].items() if (service, role) in lost})
+        for name in missing_groups(snapshot, mapping)
+    ]
     return plan
+
+
+def missing_group(name: str, roles_lost: dict[str, dict[Role, int]]) -> MissingGroup:
+    """`roles_lost`: per role the group gave, the people still synced who lost it in this sync (whoever
+    another mapped group still gives it to keeps it, and is not counted)."""
+    losses = [
+        f"{count} {'person' if count == 1 else 'people'} lost the {role} role in {service}"
+        for service, roles in roles_lost.items() for role, count in roles.items() if count
+    ]
+    return MissingGroup(group=name, roles_lost=roles_lost, message=(
+        f"the mapped group '{name}' was not found in the directory, so it counted as a group with no members: "
+        f"{', '.join(losses) if losses else 'nobody lost a role this time'}. Create the group again or take it out of the mapping."
+    ))
 

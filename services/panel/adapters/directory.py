@@ -52,6 +52,7 @@ class DirectorySync(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     problem: Mapped[str] = mapped_column(String(32), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+    """Why it failed; for a sync that ran, what it warns of (a mapped group not found), one line each."""
 
 
 class Directories:
