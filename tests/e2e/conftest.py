@@ -1,6 +1,7 @@
 """The whole stack as separate processes (nats-server, sandbox, five services), once per module."""
 
 import asyncio
+import contextlib
 import json
 import ssl
 import time
@@ -53,6 +54,26 @@ class Running:
         )
         with urllib.request.urlopen(request, context=context) as response:
             return json.load(response)
+
+    @contextlib.contextmanager
+    def proxmox_latency(self, **seconds: float):
+        """Proxmox operations take that long inside the block (`guest_agent_boot` keeps a new VM booting
+        until it is set back to 0), and no time again after it."""
+        self.proxmox_control("latency", seconds)
+        try:
+            yield
+        finally:
+            self.proxmox_control("latency", dict.fromkeys(seconds, 0.0))
+
+    @contextlib.contextmanager
+    def stopped(self, service: str):
+        """The service is down inside the block (what it consumes waits in its durable consumers), and
+        started again after it."""
+        self.stack.kill(service)
+        try:
+            yield
+        finally:
+            self.stack.start_service(service)
 
     def garage_inventory(self) -> dict:
         return httpx.get(f"{self.stack.garage_admin_url}/sandbox/inventory").json()

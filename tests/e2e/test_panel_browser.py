@@ -2,8 +2,10 @@
 whole stack: signs up, configures Mastodon on a domain, reviews the plan, deploys, watches the
 progress reach 100 %, sees the addresses and the admin password once; then switches Mastodon off
 keeping its data and reads that in the plan; a change that fails is tried again from its page. The
-provider's admin sees the operator, what it holds, the bus's health and the audit log. Screenshots of
-these pages are written to screenshots/panel/ (not tracked: each run writes them anew)."""
+provider's admin sees the operator, what it holds, the bus's health and the audit log. Another
+operator follows a slowed deployment step by step on a page that is never reloaded, and in a second
+tab reloaded halfway. Screenshots of these pages are written to screenshots/panel/ (not tracked: each
+run writes them anew)."""
 
 import os
 import re
@@ -24,6 +26,33 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots" / "panel"
 PASSWORD = "a long enough passphrase"
 ADMIN = ("staff@provider.example", "the provider's own passphrase")
 DEPLOYMENT_TIMEOUT_MS = 120_000
+DEPLOYMENT_PAGE = re.compile(r"/deployments/[0-9a-f-]{36}$")
+NOTE_WHAT_IS_SHOWN = """
+// Notes each state the progress page shows, with the document that shows it (a new one after each
+// load), in the tab's sessionStorage, which outlives reloads.
+(() => {
+  const documentId = performance.timeOrigin + ":" + Math.random();
+  function note() {
+    const text = (id) => document.getElementById(id).textContent;
+    const steps = document.querySelectorAll("#progress li.step");
+    const shown = {
+      document: documentId, state: text("state"), percent: text("percent"), eta: text("eta"),
+      steps: Object.fromEntries(Array.from(steps, (item) => [item.dataset.step, item.classList[1]])),
+    };
+    const notes = JSON.parse(sessionStorage.getItem("shown") || "[]");
+    if (JSON.stringify(notes[notes.length - 1]) !== JSON.stringify(shown)) {
+      notes.push(shown);
+      sessionStorage.setItem("shown", JSON.stringify(notes));
+    }
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    const section = document.getElementById("progress");
+    if (!section) { return; }
+    note();
+    new MutationObserver(note).observe(section, {subtree: true, childList: true, characterData: true, attributes: true});
+  });
+})();
+"""
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +84,31 @@ def page(browser, running):
     context.set_default_timeout(15_000)
     yield context.new_page()
     context.close()
+
+
+def fill_in_mastodon(page, domain: str, display_name: str = "Alice") -> None:
+    """The configuration form filled in for Mastodon on `domain`, with alice as its first user."""
+    page.get_by_label("Domain").fill(domain)
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Display name").fill(display_name)
+    page.get_by_label("E-mail address").fill(f"alice@{domain}")
+    page.get_by_label("Run Mastodon").check()
+
+
+def shown_by_document(page) -> list[list[dict]]:
+    """What the tab's progress page showed (NOTE_WHAT_IS_SHOWN), one list per document loaded, in order."""
+    documents: dict[str, list[dict]] = {}
+    for note in page.evaluate("JSON.parse(sessionStorage.getItem('shown') || '[]')"):
+        documents.setdefault(note["document"], []).append(note)
+    return list(documents.values())
+
+
+def percent(note: dict) -> int:
+    return int(note["percent"].removesuffix(" %"))
+
+
+def states_of(step: str, notes: list[dict]) -> list[str]:
+    return [note["steps"][step] for note in notes if step in note["steps"]]
 
 
 def test_an_operator_signs_up_and_lands_on_the_configuration_form(page, shots):
@@ -89,11 +143,7 @@ def test_a_mistake_is_answered_next_to_its_field_and_what_was_typed_stays(page, 
 def test_mastodon_on_a_domain_is_reviewed_then_deployed_to_100_percent_with_its_address(page, shots):
     from playwright.sync_api import expect
 
-    page.get_by_label("Domain").fill("shop.example")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Display name").fill("Alice <Shop>")
-    page.get_by_label("E-mail address").fill("alice@shop.example")
-    page.get_by_label("Run Mastodon").check()
+    fill_in_mastodon(page, "shop.example", display_name="Alice <Shop>")
     page.get_by_label("Run Pixelfed").check()
     shots(page, "03-configuration")
     page.get_by_role("button", name="Review the plan").click()
@@ -104,7 +154,7 @@ def test_mastodon_on_a_domain_is_reviewed_then_deployed_to_100_percent_with_its_
     shots(page, "04-review")
     page.get_by_role("button", name="Deploy").click()
 
-    expect(page).to_have_url(re.compile(r"/deployments/[0-9a-f-]{36}$"))
+    expect(page).to_have_url(DEPLOYMENT_PAGE)
     expect(page.locator("#percent")).to_have_text("100 %", timeout=DEPLOYMENT_TIMEOUT_MS)
     expect(page.get_by_role("heading", name="Your services are running")).to_be_visible()
     expect(page.get_by_role("link", name="https://mastodon.shop.example")).to_be_visible()
@@ -232,22 +282,87 @@ def test_the_providers_admin_sees_the_operator_and_its_deployment(browser, runni
     expect(page).to_have_url(re.compile(r"/admin/operators$"))
     row = page.locator("tr", has_text="shop")
     expect(row).to_contain_text("succeeded")
-    shots(page, "13-admin-operators")
+    shots(page, "14-admin-operators")
     row.get_by_role("link", name="shop").click()
     expect(page.get_by_text("alice@shop.example")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Domain shop.example; services: Mastodon, Pixelfed.")
     expect(page.locator("#holds")).to_contain_text("2 VMs")
-    shots(page, "14-admin-operator")
+    shots(page, "15-admin-operator")
 
     page.get_by_role("navigation").get_by_role("link", name="Bus health").click()
     expect(page.locator("#consumers tr.consumer").first).to_be_visible()
     expect(page.locator("#consumers")).to_contain_text("orchestrator-plan-created")
-    shots(page, "15-admin-bus-health")
+    shots(page, "16-admin-bus-health")
     page.get_by_role("navigation").get_by_role("link", name="Audit log").click()
     page.get_by_label("Who").fill("alice@shop.example")
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#audit")).to_contain_text("deployment.retried")
     expect(page.locator("#audit")).to_contain_text("credential.revealed")
     assert PASSWORD not in page.content()
-    shots(page, "16-admin-audit-log")
+    shots(page, "17-admin-audit-log")
+    context.close()
+
+
+def test_each_step_turns_done_live_and_a_reload_halfway_shows_what_is_done_and_carries_on_live(browser, running, shots):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=running.stack.panel_url, viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(15_000)
+    context.add_init_script(NOTE_WHAT_IS_SHOWN)
+    watching = context.new_page()
+    streams: list[str] = []
+    watching.on("request", lambda request: request.resource_type == "eventsource" and streams.append(request.url))
+    watching.goto("/signup")
+    watching.get_by_label("E-mail address").fill("bo@harbour.example")
+    watching.get_by_label("Operator name").fill("harbour")
+    watching.get_by_label("Password").fill(PASSWORD)
+    watching.get_by_role("button", name="Create my account").click()
+    fill_in_mastodon(watching, "harbour.example")
+    watching.get_by_role("button", name="Review the plan").click()
+    step = {kind: f"harbour/mastodon/{kind}" for kind in ("vm", "bucket", "account", "dns/host", "nixos")}
+
+    def row(page, kind: str):
+        return page.locator(f'li.step[data-step="{step[kind]}"]')
+
+    # The orchestrator starts once the page shows the plan, so every step is seen waiting first; the
+    # new VM then boots until guest_agent_boot is set back, so the page is seen halfway for certain.
+    with running.proxmox_latency(guest_agent_boot=600):
+        with running.stopped("orchestrator"):
+            watching.get_by_role("button", name="Deploy").click()
+            expect(watching).to_have_url(DEPLOYMENT_PAGE)
+            for kind in step:
+                expect(row(watching, kind)).to_have_class("step pending", timeout=DEPLOYMENT_TIMEOUT_MS)
+            reloading = context.new_page()
+            reloading.goto(watching.url)
+        expect(row(watching, "bucket")).to_have_class("step done", timeout=DEPLOYMENT_TIMEOUT_MS)
+        expect(row(watching, "account")).to_have_class("step done", timeout=DEPLOYMENT_TIMEOUT_MS)
+        expect(row(watching, "vm")).to_have_class("step running", timeout=DEPLOYMENT_TIMEOUT_MS)
+        shots(watching, "18-deployment-in-progress")
+
+        rendered = reloading.reload().text()
+        assert re.search(r'<strong id="state">In progress</strong>\s*<span id="percent">([1-9]\d?) %</span>', rendered), rendered
+        rendered_states = {step_id: state for state, step_id in re.findall(r'<li class="step (\w+)" data-step="([^"]+)"', rendered)}
+        assert [rendered_states[step[kind]] for kind in step] == ["running", "done", "done", "pending", "pending"]
+        running.proxmox_control("latency", {"guest_agent_boot": 0})
+        for page in (watching, reloading):
+            expect(page.get_by_role("heading", name="Your services are running")).to_be_visible(timeout=DEPLOYMENT_TIMEOUT_MS)
+    expect(watching.get_by_role("link", name="https://mastodon.harbour.example")).to_be_visible()
+
+    live, *after_the_end = shown_by_document(watching)
+    percents = [percent(note) for note in live]
+    assert percents[-1] == 100 and percents == sorted(percents), f"one document, without a reload, showed {percents}"
+    assert any(0 < value < 100 for value in percents), f"no value between 0 and 100 was shown: {percents}"
+    for kind in step:
+        states = states_of(step[kind], live)
+        assert states[0] == "pending" and states[-1] == "done", (kind, states)
+    time_left = [note["eta"] for note in live if note["state"] == "In progress"]
+    assert any(re.fullmatch(r"(less than a minute|about \d+ minutes?) left", eta) for eta in time_left), time_left
+    assert len(after_the_end) <= 1 and all(note["state"] == "Succeeded" for notes in after_the_end for note in notes), after_the_end
+    assert f"{watching.url}/events" in streams, "the live updates came over Server-Sent Events"
+
+    _, reloaded, *_ = shown_by_document(reloading)
+    assert 0 < percent(reloaded[0]) < 100 and percent(reloaded[-1]) == 100, [percent(note) for note in reloaded]
+    for kind in ("vm", "dns/host", "nixos"):
+        states = states_of(step[kind], reloaded)
+        assert states[0] != "done" and states[-1] == "done", (kind, states)
     context.close()
