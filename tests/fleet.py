@@ -5,13 +5,14 @@ clock, so that weeks of maintenance windows pass in seconds while deployments ru
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nats
 from sqlalchemy import select
 
-from contracts import Message, encode
+from contracts import Message, decode, encode
 from contracts.events import ConfigSubmitted
 from contracts.fleet import FLEET, CampaignControlRequested, CampaignRequested, Waves
 from contracts.subjects import STREAM
@@ -104,9 +105,11 @@ class Fleet:
         await self.until(lambda: self.get(Campaign, campaign_id), 30, "the campaign scheduled")
         return campaign_id
 
-    async def run(self, campaign_id: str, timeout: float = 600, step: timedelta = timedelta(hours=1)) -> Campaign:
+    async def run(self, campaign_id: str, timeout: float = 600, step: timedelta = timedelta(hours=1),
+                  until: Callable[[Campaign, list[Part]], bool] | None = None) -> Campaign:
         """Lets time pass, an hour at a time, while no update is in flight, until the campaign stops
-        moving (completed, halted or cancelled with nothing left in flight)."""
+        moving (completed, halted or cancelled with nothing left in flight), or, given `until`, until
+        that holds of the campaign and its parts, whatever the campaign's state."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             await self.scheduler.tick()
@@ -114,10 +117,23 @@ class Fleet:
             if any(part.state in IN_FLIGHT for part in parts):
                 await asyncio.sleep(0.2)
                 continue
-            if campaign.state != "running" and not await self.scheduler.tick():
+            if until is not None and until(campaign, parts):
+                return campaign
+            if until is None and campaign.state != "running" and not await self.scheduler.tick():
                 return campaign
             self.clock.advance(step)
         raise AssertionError(f"campaign {campaign_id} still running after {timeout:.0f}s")
+
+    async def events(self, model: type[Message]) -> list:
+        """Every message of that kind on the stream, oldest first."""
+        subscription = await self.nc.jetstream().pull_subscribe(model.model_fields["type"].default, stream=STREAM)
+        try:
+            found = []
+            while pending := (await subscription.consumer_info()).num_pending:
+                found += [decode(message.data) for message in await subscription.fetch(pending)]
+            return found
+        finally:
+            await subscription.unsubscribe()
 
     async def cancel(self, campaign_id: str) -> None:
         await self.publish(CampaignControlRequested(

@@ -1,9 +1,13 @@
 """Mailing notices to operators, outbox-style: the projection stores each notice, this sends the ones
 not sent yet and marks them. A notice is marked only after the mail server took it, so a crash
 loses none (one may go out twice). A claim with a lease keeps two panel instances from sending the
-same notice at once; a failed send is tried again later, waiting longer each time."""
+same notice at once; a failed send is tried again later, waiting longer each time. Time comes from
+`now` (the system clock unless a test gives a fake one): a mail is dated by it, and it decides
+what is due and whether a notice's deadline has passed."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 
 from sqlalchemy import update
 
@@ -23,8 +27,8 @@ MAX_RETRY = timedelta(days=1)
 
 
 class NoticeMailer:
-    def __init__(self, units: UnitsOfWork, mailer: Mailer, settings: Settings) -> None:
-        self.units, self.mailer, self.settings = units, mailer, settings
+    def __init__(self, units: UnitsOfWork, mailer: Mailer, settings: Settings, now: Callable[[], datetime] = now) -> None:
+        self.units, self.mailer, self.settings, self.now = units, mailer, settings, now
         self.lease = timedelta(seconds=max(60.0, 2 * settings.smtp_timeout_seconds))
 
     async def _mark(self, notice_id: int, claimed_until: datetime | None, **values) -> bool:
@@ -39,7 +43,7 @@ class NoticeMailer:
 
     async def send_due(self) -> int:
         """Sends every notice that is due; returns how many went out."""
-        moment = now()
+        moment = self.now()
         async with self.units.database.session() as session:
             due = await NoticeMail(session).due(moment)
             addresses = {}
@@ -58,15 +62,17 @@ class NoticeMailer:
             if not await self._mark(notice.id, moment, email_next_at=moment + self.lease):
                 continue  # another instance has it
             message = compose(notice, notice.operator_id, address, self.settings.mail_sender, self.settings.public_url)
+            message["Date"] = format_datetime(moment)
             try:
                 await self.mailer.send(message)
             except MailFailed as exc:
                 wait = min(timedelta(seconds=self.settings.mail_retry_seconds) * 2**notice.email_attempts, MAX_RETRY)
-                await self._mark(notice.id, None, email_attempts=notice.email_attempts + 1, email_note=str(exc), email_next_at=now() + wait)
+                await self._mark(notice.id, None, email_attempts=notice.email_attempts + 1, email_note=str(exc),
+                                 email_next_at=self.now() + wait)
                 log.warning("notice e-mail failed; will retry", operator_id=notice.operator_id, campaign_id=notice.campaign_id,
                             error=str(exc), retry_in=wait.total_seconds())
                 continue
-            await self._mark(notice.id, None, email_state="sent", emailed_at=now(), email_note="")
+            await self._mark(notice.id, None, email_state="sent", emailed_at=self.now(), email_note="")
             log.info("notice mailed", operator_id=notice.operator_id, campaign_id=notice.campaign_id, notice=notice.notice)
             sent += 1
         return sent

@@ -54,7 +54,7 @@ async def request(configurator, eventually, changes: dict, category: str = "rout
     campaign_id = f"camp-{category}-{len(await published(configurator, CampaignRequested))}"
     await configurator.publish(CampaignRequested(
         correlation_id=campaign_id, operator_id=FLEET, producer="panel", title="Fediversity 25.05", reason="Security fixes.",
-        category=category, policy_changes=changes, notice_days=7, deadline=MONDAY + timedelta(days=deadline_days),
+        category=category, policy_changes=changes, notice_days=7, deadline=configurator.clock.now() + timedelta(days=deadline_days),
         waves={"canary": canary}, requested_by="staff@provider.example",
     ))
 
@@ -68,6 +68,23 @@ async def request(configurator, eventually, changes: dict, category: str = "rout
 async def notices(configurator, campaign_id: str, operator: str | None = None) -> list[CampaignOperatorNotified]:
     return [n for n in await published(configurator, CampaignOperatorNotified)
             if n.campaign_id == campaign_id and operator in (None, n.operator_id)]
+
+
+async def choose(configurator, operator: str, choice: MaintenanceChoice, campaign_id: str | None = None) -> None:
+    """The operator's choice as the panel sends it: a window for all their updates, or about one campaign."""
+    await configurator.publish(MaintenanceWindowChosen(correlation_id=campaign_id or str(uuid.uuid4()), operator_id=operator,
+                                                       producer="panel", campaign_id=campaign_id, choice=choice))
+
+
+async def window_chosen(configurator, eventually, operator: str, window: WeeklyWindow) -> None:
+    from services.configurator.campaigns.store import MaintenanceWindow
+
+    await choose(configurator, operator, MaintenanceChoice(kind="window", window=window))
+    await eventually(lambda: _kept(configurator, MaintenanceWindow, lambda row: row.window == window), "the window kept")
+
+
+async def _kept(configurator, model, check) -> bool:
+    return any(check(row) for row in await configurator.rows(model))
 
 
 async def advance_to(configurator, moment: datetime) -> None:
@@ -122,9 +139,7 @@ async def test_a_window_in_the_operators_time_zone_moves_the_planned_start_and_t
     campaign_id = await request(fleet, eventually, {"release": "25.05"})
     tokyo = WeeklyWindow(day="wednesday", start="03:00", duration_minutes=120, timezone="Asia/Tokyo")
 
-    await fleet.publish(MaintenanceWindowChosen(correlation_id=campaign_id, operator_id="acme", producer="panel",
-                                                choice=MaintenanceChoice(kind="window", window=tokyo)))
-    await eventually(lambda: _window_kept(fleet), "the window kept")
+    await window_chosen(fleet, eventually, "acme", tokyo)
     await advance_to(fleet, MONDAY + timedelta(minutes=1))
 
     rescheduled = (await notices(fleet, campaign_id))[-1]
@@ -132,10 +147,35 @@ async def test_a_window_in_the_operators_time_zone_moves_the_planned_start_and_t
     assert rescheduled.planned_start == datetime(2027, 1, 12, 18, 0, tzinfo=UTC), "Wednesday 03:00 in Tokyo, after the notice week"
 
 
-async def _window_kept(configurator) -> bool:
-    from services.configurator.campaigns.store import MaintenanceWindow
+AMSTERDAM_SUNDAY_NIGHT = WeeklyWindow(day="sunday", start="02:30", duration_minutes=120, timezone="Europe/Amsterdam")
 
-    return bool(await configurator.rows(MaintenanceWindow))
+
+@pytest.mark.parametrize(
+    ("requested", "start"),
+    [
+        # 28 March 2027, 02:00 -> 03:00: that night has no 02:30, so the window opens as late by the clock, at 03:30 summer time
+        (datetime(2027, 3, 20, 12, 0, tzinfo=UTC), datetime(2027, 3, 28, 1, 30, tzinfo=UTC)),
+        # 31 October 2027, 03:00 -> 02:00: 02:30 comes twice, and the window opens at the first, still summer time
+        (datetime(2027, 10, 23, 12, 0, tzinfo=UTC), datetime(2027, 10, 31, 0, 30, tzinfo=UTC)),
+    ],
+    ids=["clocks go forward", "clocks go back"],
+)
+async def test_a_window_in_amsterdam_on_the_night_the_clocks_change_starts_the_update_at_the_moment_announced(
+    fleet, eventually, requested, start
+):
+    fleet.clock.moment = requested
+    await deployed(fleet, eventually, "acme", mastodon={})
+    await window_chosen(fleet, eventually, "acme", AMSTERDAM_SUNDAY_NIGHT)
+
+    campaign_id = await request(fleet, eventually, {"release": "25.05"})
+
+    [notice] = await notices(fleet, campaign_id)
+    assert notice.planned_start == start, "the Sunday after the notice week, the night the clocks change"
+    await advance_to(fleet, start - timedelta(seconds=1))
+    assert await published(fleet, CampaignOperatorStarted) == []
+    await advance_to(fleet, start)
+    [started] = await published(fleet, CampaignOperatorStarted)
+    assert (started.operator_id, started.trigger) == ("acme", "window")
 
 
 @pytest.mark.parametrize("category", ["routine", "security"])
@@ -143,10 +183,7 @@ async def test_a_deferral_past_the_deadline_is_refused_with_the_reason_and_chang
     await deployed(fleet, eventually, "acme", mastodon={})
     campaign_id = await request(fleet, eventually, {"release": "25.05"}, category=category, deadline_days=20)
 
-    await fleet.publish(MaintenanceWindowChosen(
-        correlation_id=campaign_id, operator_id="acme", producer="panel", campaign_id=campaign_id,
-        choice=MaintenanceChoice(kind="defer", defer_until=MONDAY + timedelta(days=40)),
-    ))
+    await choose(fleet, "acme", MaintenanceChoice(kind="defer", defer_until=MONDAY + timedelta(days=40)), campaign_id)
 
     [refused] = await eventually(lambda: published(fleet, CampaignChoiceRefused), "the refusal")
     assert "cannot be deferred past 2027-01-24" in refused.reason
@@ -155,14 +192,34 @@ async def test_a_deferral_past_the_deadline_is_refused_with_the_reason_and_chang
     assert [n.notice for n in await notices(fleet, campaign_id)] == ["notice"], "the planned start did not move"
 
 
+async def test_a_deferred_update_lets_the_windows_before_its_date_go_by_and_starts_in_the_first_one_after(fleet, eventually):
+    from services.configurator.campaigns.store import Part
+
+    await deployed(fleet, eventually, "acme", mastodon={})
+    campaign_id = await request(fleet, eventually, {"release": "25.05"})
+    wednesday, after_deferral = FIRST_SUNDAY + timedelta(days=3), FIRST_SUNDAY + timedelta(days=7)
+
+    await choose(fleet, "acme", MaintenanceChoice(kind="defer", defer_until=wednesday), campaign_id)
+    await eventually(lambda: _kept(fleet, Part, lambda part: part.choice == "defer"), "the deferral kept")
+    await advance_to(fleet, MONDAY + timedelta(minutes=1))
+    rescheduled = (await notices(fleet, campaign_id))[-1]
+    assert (rescheduled.notice, rescheduled.planned_start) == ("rescheduled", after_deferral)
+
+    await advance_to(fleet, FIRST_SUNDAY + timedelta(hours=1))
+    await advance_to(fleet, after_deferral - timedelta(seconds=1))
+    assert await published(fleet, CampaignOperatorStarted) == [], "not in the window before the deferral ends, nor before its own"
+    await advance_to(fleet, after_deferral)
+    [started] = await published(fleet, CampaignOperatorStarted)
+    assert (started.operator_id, started.trigger) == ("acme", "deferred")
+
+
 async def test_a_security_update_starts_at_its_deadline_outside_any_window_and_apply_now_starts_at_once(fleet, eventually):
     for operator in ("acme", "globex"):
         await deployed(fleet, eventually, operator, mastodon={})
     campaign_id = await request(fleet, eventually, {"release": "25.05"}, category="security", deadline_days=9)
     deadline = MONDAY + timedelta(days=9)  # Wednesday noon, before the first Sunday window after the notice week
 
-    await fleet.publish(MaintenanceWindowChosen(correlation_id=campaign_id, operator_id="globex", producer="panel",
-                                                campaign_id=campaign_id, choice=MaintenanceChoice(kind="apply_now")))
+    await choose(fleet, "globex", MaintenanceChoice(kind="apply_now"), campaign_id)
     await eventually(lambda: _started(fleet, "globex"), "globex's update applied at once")
     await advance_to(fleet, deadline - timedelta(seconds=1))
     assert not await _started(fleet, "acme")

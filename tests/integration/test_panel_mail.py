@@ -54,17 +54,19 @@ def mail_server(mailbox: Mailbox, port: int) -> Controller:
 
 
 class PanelProcess:
-    """The panel's service runner in this process: migrations, bus, the wiring's background work."""
+    """The panel's service runner in this process: migrations, bus, the wiring's background work
+    (the composition root's, unless a test wires a part of the panel itself)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, wire=None) -> None:
         self.settings = settings
+        self.wire = wire or bootstrap.wiring(settings)
 
     async def start(self) -> "PanelProcess":
         self.database = Database(self.settings.sqlalchemy_url())
         await self.database.migrate(migrations_of(bootstrap.__file__))
         self.units = UnitsOfWork(self.database, Base.metadata)
         self.bus = Bus("panel", self.settings, self.units)
-        background = await bootstrap.wiring(self.settings)(self.bus, self.units)
+        background = await self.wire(self.bus, self.units)
         await self.bus.start()
         self.tasks = [asyncio.create_task(work) for work in background]
         return self
