@@ -1,16 +1,19 @@
 """Panel accounts: signing up as an operator, logging in and out, throttled log-ins, sessions in
-signed cookies, and the two roles."""
+signed cookies, the two roles, and API tokens."""
 
+import re
 import sqlite3
+from pathlib import Path
 
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from fedi.cli import app as fedi
-from services.panel import accounts
-from services.panel.adapters.store import Operator, User, WebSession
+from services.panel import accounts, operators
+from services.panel.adapters.store import Operator, Revision, User, WebSession
 from services.panel.web.security import SESSION_COOKIE
 from tests.unit.test_panel_harness import PASSWORD, panel, text_of  # noqa: F401
+from tests.unit.test_panel_security import routes
 
 
 async def test_signing_up_creates_the_operator_and_opens_the_configuration_form(panel):
@@ -150,3 +153,34 @@ def test_fedi_admin_create_makes_the_first_provider_admin(tmp_path):
     refused = CliRunner().invoke(fedi, ["admin", "create", "nobody", "--home", str(tmp_path), "--password-stdin"], input="short\n")
     assert refused.exit_code == 1
     assert "email" in refused.output and "password" in refused.output
+
+
+async def test_api_tokens_are_kept_only_as_hashes_and_the_api_refuses_a_missing_or_wrong_one(panel, sqlite_url):
+    async with panel.context.units.database.session() as session:
+        operators_token = await operators.create_operator(session, "acme")  # as `fedi operator create acme` makes it
+    ann = await panel.logged_in("ann@blue.example", "blue")
+    users_token = re.search(r'id="token" class="secret">([^<]+)<', (await ann.submit("/account/token", "/account/token", {})).text).group(1)
+    database = Path(sqlite_url.split("///", 1)[1])
+    stored = b"".join(path.read_bytes() for path in database.parent.glob(f"{database.name}*"))  # its write-ahead log included
+    for token in (operators_token, users_token):
+        assert token.encode() not in stored, "an API token is stored in clear"
+        assert operators.hash_token(token).encode() in stored, "its hash is what is kept"
+
+    wrong = {"missing": {}, "one character off": {"Authorization": f"Bearer {operators_token[:-1]}x"},
+             "the stored hash": {"Authorization": f"Bearer {operators.hash_token(operators_token)}"},
+             "not a bearer": {"Authorization": f"Basic {operators_token}"}}
+    api = await panel.api()
+    configuration = {"domain": "acme.example", "initialUser": {"username": "alice", "displayName": "A", "email": "a@acme.example"},
+                     "mastodon": {"enable": True}}
+    for method, path in sorted(routes(panel.app)):
+        if not path.startswith("/api/"):
+            continue
+        concrete = path.replace("{deployment_id}", "d-1").replace("{service}", "mastodon").replace("{operator_id}", "acme")
+        for how, headers in wrong.items():
+            response = await api.request(method, concrete, headers=headers, json=configuration if method == "POST" else None)
+            assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer", (method, path, how)
+    assert await panel.outbox() == [] and panel.planner.asked == [] and panel.vault.asked == []
+    async with panel.context.units.database.session() as session:
+        assert (await session.execute(select(Revision))).first() is None, "nothing was submitted"
+    accepted = await api.post("/api/v1/configuration", json=configuration, headers={"Authorization": f"Bearer {operators_token}"})
+    assert accepted.status_code == 202 and len(await panel.outbox()) == 1, "the right token is let in"
