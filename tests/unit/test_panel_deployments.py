@@ -2,9 +2,14 @@
 addresses and a one-time password reveal on success, what failed and why on failure, the history,
 the trace of its events; the provider's view of every operator; the JSON API doing the same."""
 
+import asyncio
 import json
 import re
 import uuid
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
 
 from contracts.events import (
     AccountCreated,
@@ -16,12 +21,24 @@ from contracts.events import (
     DeploymentSucceeded,
     PlanCreated,
 )
-from contracts.resources import AccountResource, AccountSpec, Problem, VmResource, VmSpec
+from contracts.resources import (AccountResource, AccountSpec, BucketResource, BucketSpec, DnsRecordSpec, DnsResource, NixosResource,
+                                 NixosSpec, Problem, VmResource, VmSpec)
 from runtime.event_chain import Traced
 from tests.unit.test_panel_harness import PASSWORD, configuration_form, panel, text_of, words  # noqa: F401
 
 PASSWORD_OF_ALICE = "Vq3-generated-admin-password"
-
+VM = VmResource(id="acme/mastodon/vm", service="mastodon", spec=VmSpec(name="acme-mastodon", cores=2, memory_mib=4096, disk_gib=40, tags=()))
+ACCOUNT = AccountResource(id="acme/mastodon/account", service="mastodon", spec=AccountSpec(username="alice", email="a@acme.example", display_name="A"))
+EVERY_KIND = (
+    VM,
+    BucketResource(id="acme/mastodon/bucket", service="mastodon", spec=BucketSpec(name="fedi-acme-mastodon")),
+    ACCOUNT,
+    DnsResource(id="acme/mastodon/dns/host", service="mastodon", depends_on=(VM.id,),
+                spec=DnsRecordSpec(zone="acme.example.", name="mastodon.acme.example.", type="A", address_of=VM.id)),
+    NixosResource(id="acme/mastodon/nixos", service="mastodon", depends_on=(VM.id, "acme/mastodon/bucket", ACCOUNT.id, "acme/mastodon/dns/host"),
+                  spec=NixosSpec(vm=VM.id, config={})),
+)
+"""What a Mastodon deployment makes, one step of each kind the progress page shows."""
 
 
 async def deploy(panel, browser) -> tuple[str, object]:
@@ -32,21 +49,85 @@ async def deploy(panel, browser) -> tuple[str, object]:
     return response.headers["location"].rsplit("/", 1)[1], submitted
 
 
-def planned(submitted, deployment_id: str) -> PlanCreated:
+def planned(submitted, deployment_id: str, resources=(VM, ACCOUNT)) -> PlanCreated:
     return submitted.caused(
-        PlanCreated, "configurator", deployment_id=deployment_id, revision=1, domain="acme.example", changes=(),
-        resources=(
-            VmResource(id="acme/mastodon/vm", service="mastodon", spec=VmSpec(name="acme-mastodon", cores=2, memory_mib=4096, disk_gib=40, tags=())),
-            AccountResource(id="acme/mastodon/account", service="mastodon", spec=AccountSpec(username="alice", email="a@acme.example", display_name="A")),
-        ),
+        PlanCreated, "configurator", deployment_id=deployment_id, revision=1, domain="acme.example", changes=(), resources=resources,
     )
 
 
-def step(cause, deployment_id: str, resource: str, state: str, done: int, eta: float | None = None, detail: str = ""):
+def step(cause, deployment_id: str, resource: str, state: str, done: int, eta: float | None = None, detail: str = "", total: int = 2):
     return cause.caused(
-        DeploymentProgress, "orchestrator", deployment_id=deployment_id, step=resource, step_kind=resource.rsplit("/", 1)[1],
-        state=state, done=done, total=2, eta_seconds=eta, detail=detail,
+        DeploymentProgress, "orchestrator", deployment_id=deployment_id, step=resource, step_kind=resource.split("/")[2],
+        state=state, done=done, total=total, eta_seconds=eta, detail=detail,
     )
+
+
+class Streaming(httpx.AsyncBaseTransport):
+    """Hands the app's answer over while it is being sent, as a browser's EventSource reads it
+    (httpx's ASGITransport hands it over once it has ended)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        sent: asyncio.Queue = asyncio.Queue()
+        closed = asyncio.Event()
+        body = [await request.aread()]
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": request.method, "scheme": request.url.scheme,
+            "path": request.url.path, "raw_path": request.url.raw_path.split(b"?")[0], "query_string": request.url.query, "root_path": "",
+            "headers": [(name.lower(), value) for name, value in request.headers.raw], "client": ("127.0.0.1", 50000),
+            "server": (request.url.host, request.url.port or 80),
+        }
+
+        async def receive() -> dict:
+            if body:
+                return {"type": "http.request", "body": body.pop(), "more_body": False}
+            await closed.wait()
+            return {"type": "http.disconnect"}
+
+        async def run() -> None:
+            try:
+                await self.app(scope, receive, sent.put)
+            finally:
+                await sent.put({"type": "http.response.body", "more_body": False})
+
+        app = asyncio.create_task(run())
+        start = await sent.get()
+        if start["type"] != "http.response.start":
+            await app  # raises what the app raised before answering
+        return httpx.Response(start["status"], headers=start["headers"], stream=_AsSent(sent, closed, app))
+
+
+class _AsSent(httpx.AsyncByteStream):
+    def __init__(self, sent: asyncio.Queue, closed: asyncio.Event, app: asyncio.Task) -> None:
+        self.sent, self.closed, self.app = sent, closed, app
+
+    async def __aiter__(self):
+        while True:
+            message = await self.sent.get()
+            yield message.get("body", b"")
+            if not message.get("more_body"):
+                return
+
+    async def aclose(self) -> None:
+        self.closed.set()
+        await self.app
+
+
+@asynccontextmanager
+async def live_events(panel, browser, deployment_id: str):
+    """The progress page's event stream, opened as the page opens it; each `anext` is the next event sent."""
+    async with httpx.AsyncClient(transport=Streaming(panel.app), base_url=browser.client.base_url, cookies=browser.client.cookies) as client:
+        async with client.stream("GET", f"/deployments/{deployment_id}/events") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+
+            async def events():
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):
+                        yield json.loads(line[5:])
+
+            yield events()
 
 
 async def succeeded(panel, deployment_id: str, submitted) -> PlanCreated:
@@ -81,7 +162,7 @@ async def test_the_progress_page_shows_each_step_the_percentage_and_the_time_lef
     assert f'data-events="/deployments/{deployment_id}/events"' in page.text and 'data-final="no"' in page.text
 
 
-async def test_progress_is_streamed_as_server_sent_events_until_the_deployment_ends(panel):
+async def test_a_stream_opened_after_the_end_sends_the_outcome_once_and_closes(panel):
     browser = await panel.logged_in("ann@acme.example", "acme")
     deployment_id, submitted = await deploy(panel, browser)
     await succeeded(panel, deployment_id, submitted)
@@ -90,6 +171,58 @@ async def test_progress_is_streamed_as_server_sent_events_until_the_deployment_e
     [event] = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
     assert (event["state"], event["percent"], event["final"], event["eta"]) == ("succeeded", 100, True, "finished")
     assert [s["state_text"] for s in event["steps"]] == ["done", "done"]
+
+
+async def test_every_step_is_streamed_while_the_deployment_runs_with_the_percentage_rising(panel):
+    browser = await panel.logged_in("ann@acme.example", "acme")
+    deployment_id, submitted = await deploy(panel, browser)
+    plan = planned(submitted, deployment_id, EVERY_KIND)
+    ids = [resource.id for resource in EVERY_KIND]
+
+    async with live_events(panel, browser, deployment_id) as stream:
+        async def after(event) -> dict:
+            """What the stream sends once `event` has arrived from the bus (a deadline, not a pause)."""
+            await panel.apply(event)
+            return await asyncio.wait_for(anext(stream), 10)
+
+        seen = [await asyncio.wait_for(anext(stream), 10)]
+        seen.append(await after(plan))
+        seen.append(await after(plan.caused(DeploymentStarted, "orchestrator", deployment_id=deployment_id, revision=1, total_steps=5)))
+        seen.append(await after(step(plan, deployment_id, VM.id, "running", 0, eta=200, total=5)))
+        for done, resource in enumerate(ids, start=1):
+            seen.append(await after(step(plan, deployment_id, resource, "done", done, eta=40 * (5 - done), total=5)))
+        seen.append(await after(plan.caused(DeploymentSucceeded, "orchestrator", deployment_id=deployment_id, revision=1,
+                                            duration_seconds=30.0, urls={"mastodon": "https://mastodon.acme.example"})))
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(stream), 10)
+
+    assert [(e["state"], e["percent"], e["eta"], e["final"]) for e in seen] == [
+        ("submitted", 0, "estimating the time left…", False),
+        ("planned", 0, "estimating the time left…", False),
+        ("running", 0, "estimating the time left…", False),
+        ("running", 0, "about 3 minutes left", False),
+        ("running", 20, "about 3 minutes left", False),
+        ("running", 40, "about 2 minutes left", False),
+        ("running", 60, "about 1 minute left", False),
+        ("running", 80, "less than a minute left", False),
+        ("running", 100, "less than a minute left", False),
+        ("succeeded", 100, "finished", True),
+    ]
+    assert [[s["state_text"] for s in e["steps"]] for e in seen[1:]] == [
+        ["waiting"] * 5,
+        ["waiting"] * 5,
+        ["in progress", "waiting", "waiting", "waiting", "waiting"],
+        ["done", "waiting", "waiting", "waiting", "waiting"],
+        ["done", "done", "waiting", "waiting", "waiting"],
+        ["done", "done", "done", "waiting", "waiting"],
+        ["done", "done", "done", "done", "waiting"],
+        ["done"] * 5,
+        ["done"] * 5,
+    ]
+    assert [s["label"] for s in seen[-1]["steps"]] == [
+        "Virtual machine for Mastodon", "Media storage for Mastodon", "Admin account for Mastodon", "DNS record (host) for Mastodon",
+        "System configuration for Mastodon",
+    ]
 
 
 async def test_on_success_the_addresses_are_shown_and_the_admin_password_can_be_revealed_once(panel):
