@@ -2,7 +2,8 @@
 
 Where to look comes from the orchestrator's and storage's settings (FEDI_ORCHESTRATOR_*,
 FEDI_STORAGE_*); what they leave unset is taken from the `fedi up` stack in --home, when there is one.
-Exit code: 0 nothing differs, 3 something differs, 1 a backend or the database could not be read.
+Exit code: 0 nothing differs, 3 something differs, 1 a backend or the database could not be read; data
+kept on purpose (a replaced VM shut down with its disk) is listed as kept, which is no drift.
 A backend that is not configured at all (no PowerDNS; storage on plain S3) is named and left out.
 """
 
@@ -49,7 +50,8 @@ class DriftReport:
 
     @property
     def exit_code(self) -> int:
-        return DRIFT if self.differences else UNCHECKED if self.unchecked else 0
+        drifted = any(d.kind != "kept" for d in self.differences)  # data kept on purpose is shown, not drift
+        return DRIFT if drifted else UNCHECKED if self.unchecked else 0
 
     def as_dict(self) -> dict:
         return {"operator": self.operator, "checked": self.checked, "exit_code": self.exit_code,

@@ -1,5 +1,6 @@
-"""The orchestrator's local steps: VMs on Proxmox, records on PowerDNS, NixOS deployed onto a VM.
-Each is idempotent and does its side effects through the step's checkpoint."""
+"""The orchestrator's local steps: VMs on Proxmox, records on PowerDNS, NixOS deployed onto a VM, and
+the sweep of an operator's remaining VMs at the end of its removal. Each is idempotent and does its
+side effects through the step's checkpoint."""
 
 import asyncio
 import copy
@@ -51,7 +52,7 @@ class Actions:
         return {"vm": self.vm, "nixos": self.nixos, "dns": self.record}
 
     def delete(self) -> dict[str, Action]:
-        return {"vm": self.delete_vm, "nixos": self.forget_nixos, "dns": self.delete_record}
+        return {"vm": self.delete_vm, "nixos": self.forget_nixos, "dns": self.delete_record, "machines": self.sweep_vms}
 
     # -- VMs ---------------------------------------------------------------------------------------
 
@@ -99,6 +100,18 @@ class Actions:
             return Outcome({}, detail="already gone")
         event = lambda envelope: VmDeleted(**envelope, **step, node=vm.node, vmid=vm.vmid)  # noqa: E731
         return Outcome({}, detail=f"VM {vm.vmid} destroyed", events=(event,))
+
+    async def sweep_vms(self, ctx: StepContext) -> Outcome:
+        """The end of an operator's removal: every VM still carrying its tag goes with its disks, and
+        with them the records of VMs kept when their services were switched off."""
+        swept = await self.vms.sweep(ctx, ctx.deployment.operator_id)
+        step = {"deployment_id": ctx.deployment.id, "resource_id": ctx.resource_id}
+        events = tuple(
+            lambda envelope, vm=vm: VmDeleted(**envelope, **step, node=vm["node"], vmid=vm["vmid"]) for vm in swept
+        )
+        names = ", ".join(f"VM {vm['vmid']} ({vm['name']})" for vm in swept)
+        detail = f"destroyed with their disks: {names}" if swept else "no other machine was left"
+        return Outcome({}, detail=detail, events=events, swept="vm")
 
     # -- DNS ---------------------------------------------------------------------------------------
 

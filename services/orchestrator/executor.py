@@ -284,7 +284,7 @@ class Executor:
     async def _attempt(self, deployment_id: str, resource_id: str) -> Outcome | str:
         """The step's outcome, or why it failed: permanent errors at once, transient ones once the
         attempts or the deadline are used up."""
-        deadline = time.monotonic() + self.deadline
+        began = time.monotonic()
         for attempt in range(1, self.attempts + 1):
             ctx = await self._context(deployment_id, resource_id)
             actions = self.delete_actions if ctx.step.deleting else self.ensure_actions
@@ -294,8 +294,11 @@ class Executor:
                 self.errors.record(exc)
                 transient = is_transient(exc)
                 log.warning("step failed", resource_id=resource_id, attempt=attempt, transient=transient, error=str(exc))
-                if not transient or attempt == self.attempts or time.monotonic() > deadline:
-                    return str(exc) or type(exc).__name__
+                error = str(exc) or type(exc).__name__
+                if not transient:
+                    return error
+                if attempt == self.attempts or time.monotonic() - began > self.deadline:
+                    return kept_failing(error, attempt, time.monotonic() - began)
             await asyncio.sleep(random.uniform(0, min(self.backoff_cap, self.backoff * 2**attempt)))
         raise AssertionError("unreachable")
 
@@ -353,6 +356,8 @@ class Executor:
                     await store.record_resource(step, deployment.operator_id, "", outcome.outputs, state="kept")
                 elif step.deleting:
                     await store.forget_resource(resource_id)
+                    if outcome.swept:
+                        await store.forget_resources(deployment.operator_id, outcome.swept)
                 else:
                     await store.record_resource(step, deployment.operator_id, step.checkpoint.get("fingerprint", ""), outcome.outputs)
                 for event in outcome.events:
@@ -372,6 +377,11 @@ class Executor:
                 if attempt == tries - 1:
                     raise
                 await asyncio.sleep(0.02 * 2**attempt * (0.5 + random.random()))
+
+
+def kept_failing(error: str, attempts: int, seconds: float) -> str:
+    """Why a step gave up on an error that is usually passing (a lock, a timeout, a 596)."""
+    return f"kept failing for {seconds:.0f}s ({attempts} attempt{'s' if attempts != 1 else ''}), so it was given up; the last error: {error}"
 
 
 def runnable_steps(steps: list[Step]) -> list[Step]:

@@ -22,6 +22,9 @@ class Outcome:
     """Builders of events to publish with the step's completion, given the deployment's envelope."""
     kept: bool = False
     """A deletion that kept the resource (its data) instead: it stays recorded, as kept."""
+    swept: str | None = None
+    """An operator-wide sweep's: the kind of resource none of the operator's is left of, whose records
+    (a VM kept when its service was switched off) go with it."""
 
 
 Persist = Callable[[dict, dict | None], Awaitable[None]]

@@ -3,7 +3,8 @@ template on the least busy node; bring its size, tags and cloud-init in line wit
 reboot only when a running VM's cores or memory changed); start it; learn its address and SSH
 host key from the guest agent. Deleting shuts it down (stopping it after a timeout) and destroys
 it with its disks when the operator chose to delete its data, else keeps it shut down; a
-replaced VM is kept shut down too. Every side effect goes through the step's checkpoint."""
+replaced VM is kept shut down too. An operator's removal ends by sweeping every VM still carrying
+its tag away the same way. Every side effect goes through the step's checkpoint."""
 
 import asyncio
 import re
@@ -15,20 +16,22 @@ from types import SimpleNamespace
 from contracts.resources import VmSpec
 
 from .adapters.proxmox import Proxmox, ProxmoxError, VmSummary, disk_gib, first_ipv4, quote_keys
+from .domain.drift import KEPT_TAG, OPERATOR_TAG, REPLACED_TAG
 from .limits import Limits
 from .steps import StepContext
 
 HARDWARE = {"cores": "cores", "memory": "memory_mib"}
 RACES = ("already exists", "got timeout")
-KEPT_TAG = "fedi-kept"
-"""On a VM shut down with its disk kept (its service switched off with "keep", or replaced)."""
-REPLACED_TAG = "fedi-replaced"
-"""On a VM a replacement took the place of: its disk still holds the service's data."""
 
 
 def resource_tag(resource_id: str) -> str:
     """The Proxmox tag naming the resource (tags allow [a-z0-9_-+.])."""
     return "fedi-res-" + re.sub(r"[^a-z0-9_\-+.]", "-", resource_id.lower().replace("/", "."))
+
+
+def operator_tag(operator: str) -> str:
+    """The Proxmox tag the configurator puts on every VM of the operator."""
+    return f"{OPERATOR_TAG}{operator}".lower()
 
 
 def marker(resource_id: str) -> str:
@@ -276,12 +279,27 @@ class VmProvider:
 
     async def remove(self, ctx: StepContext, name: str | None) -> VmSummary | None:
         vm = await self.locate(ctx.resource_id, name)
-        if vm is None:
-            return None
+        if vm is not None:
+            await self._destroy_with_disks(ctx, vm)
+        return vm
+
+    async def sweep(self, ctx: StepContext, operator: str) -> list[dict]:
+        """Every VM still carrying the operator's tag (kept, replaced, or left by an interrupted
+        deployment) destroyed with its disks; returns each one's node, vmid and name, those an attempt
+        before a crash destroyed included (the checkpoint lists what was found)."""
+        tag = operator_tag(operator)
+        left = sorted((vm for vm in await self.px.vms() if tag in vm.tags), key=lambda vm: vm.vmid)
+        found = {vm["vmid"]: vm for vm in ctx.checkpoint.get("swept", ())}
+        found |= {vm.vmid: {"node": vm.node, "vmid": vm.vmid, "name": vm.name} for vm in left}
+        await ctx.note({"swept": sorted(found.values(), key=lambda vm: vm["vmid"])})
+        for vm in left:
+            await self._destroy_with_disks(ctx, vm)
+        return ctx.checkpoint["swept"]
+
+    async def _destroy_with_disks(self, ctx: StepContext, vm: VmSummary) -> None:
         await self._unlocked(vm)
         await self._shut_down(ctx, vm)
         await ctx.effect("vm.destroy", lambda: self._destroy(vm), before={"removing": {"node": vm.node, "vmid": vm.vmid}})
-        return vm
 
     async def _shut_down(self, ctx: StepContext, vm: VmSummary) -> None:
         if await self.px.status(vm.node, vm.vmid) == "running":

@@ -237,13 +237,15 @@ async def test_removing_an_account_deletes_everything_keeps_a_record_and_then_st
 
     assert isinstance(plan, PlanCreated)
     assert (plan.deployment_id, plan.revision, plan.domain, plan.resources) == (removal.correlation_id, 2, "acme.example", ())
-    assert by_id(plan) == {resource.id: "delete" for resource in applied.resources} | {"acme/_/directory": "delete", "acme/_/storage": "delete"}
+    sweeps = {"acme/_/directory", "acme/_/storage", "acme/_/machines"}
+    assert by_id(plan) == {resource.id: "delete" for resource in applied.resources} | dict.fromkeys(sweeps, "delete")
     assert {c.data for c in plan.changes if c.kind == "bucket"} == {"delete"}
     assert [c.kind for c in plan.changes if c.resource_id == "acme/_/directory"] == ["directory"], "identity removes its directory"
     assert [c.kind for c in plan.changes if c.resource_id == "acme/_/storage"] == ["storage"], "storage removes what else it holds"
+    assert [c.kind for c in plan.changes if c.resource_id == "acme/_/machines"] == ["machines"], "the orchestrator every other VM"
     [record] = await configurator.rows(RemovalRecord)
     assert (record.operator_id, record.reason, record.completed_at) == ("acme", "closing", None)
-    assert {item["resource_id"] for item in record.removed} == {resource.id for resource in applied.resources} | {"acme/_/directory", "acme/_/storage"}
+    assert {item["resource_id"] for item in record.removed} == {resource.id for resource in applied.resources} | sweeps
     assert timedelta(days=2556) < record.keep_until - record.requested_at <= timedelta(days=2557)
 
     refused = await configurator.answer_to(await configurator.submit(configuration(mastodon={})), eventually)

@@ -1,9 +1,10 @@
 """The orchestrator against the Proxmox sandbox, a real pdns_server and the sandbox NixOS target, with
 storage and identity played by a stand-in on the bus: create, update in place, replace, delete,
-disable with keep and with delete, faults, superseded deployments."""
+disable with keep and with delete, an account's removal, faults, superseded deployments."""
 
 import copy
 import json
+import re
 import shlex
 import stat
 
@@ -303,6 +304,38 @@ def test_an_operators_removal_asks_storage_for_whatever_else_it_holds_once_the_p
     assert step and step[-1].detail == "removed buckets fedi-acme-peertube (0 objects, 0 bytes)", "storage's report shows in the step"
 
 
+def swept(w, deployment_id: str) -> str:
+    """What the removal's sweep of the operator's other machines reported."""
+    done = [p for p in w.bus.of(deployment_id, "deployment.progress") if p.step.endswith("/_/machines") and p.state == "done"]
+    assert done, "the sweep of the operator's other machines finished"
+    return done[-1].detail
+
+
+def test_an_account_removal_destroys_every_machine_left_of_the_operator_kept_and_replaced_ones_included(world):
+    w = world
+    w.start()
+    both = resources("acme", services=("mastodon", "pixelfed"))
+    assert w.deploy(plan("acme", 1, both)) == "succeeded", w.reason("acme-rev1")
+    assert w.deploy(plan("acme", 2, both, before=both, replace=("acme/mastodon/vm",))) == "succeeded", w.reason("acme-rev2")
+    only_mastodon = resources("acme", services=("mastodon",))
+    assert w.deploy(plan("acme", 3, only_mastodon, before=both, data="keep")) == "succeeded", w.reason("acme-rev3")
+    [replaced] = [vm for vm in w.vms("acme") if "fedi-replaced" in vm["tags"]]
+    [kept] = [vm for vm in w.vms("acme") if vm["name"] == "acme-pixelfed"]
+    [running] = [vm for vm in w.vms("acme") if vm["name"] == "acme-mastodon"]
+    w.stray_vm("acme-corp", "mastodon")
+
+    assert w.deploy(removal("acme", 4, only_mastodon)) == "succeeded", w.reason("acme-rev4")
+
+    assert w.vms("acme") == [], "no disk of the operator's is left on Proxmox"
+    assert [vm["name"] for vm in w.proxmox_vms()] == ["acme-corp-mastodon"], "another operator's machine stays"
+    leftovers = sorted((replaced, kept), key=lambda vm: vm["vmid"])
+    assert swept(w, "acme-rev4") == "destroyed with their disks: " + ", ".join(f"VM {vm['vmid']} ({vm['name']})" for vm in leftovers)
+    assert sorted(m.vmid for m in w.bus.of("acme-rev4", "vm.deleted")) == sorted(vm["vmid"] for vm in (replaced, kept, running))
+    destroyed = [t for t in w.proxmox.cluster.tasks.values() if t["type"] == "qmdestroy" and int(t["id"]) in (replaced["vmid"], kept["vmid"])]
+    assert len(destroyed) == 2 and all(t["args"]["purge"] == 1 for t in destroyed), "destroyed with their disks, out of jobs and HA"
+    assert w.recorded() == {}, "the record of the kept machine went with it"
+
+
 def test_a_removal_fails_saying_what_storage_could_not_remove(world):
     w = world
     w.start()
@@ -332,6 +365,35 @@ def test_a_permanent_proxmox_error_fails_the_step_with_the_backends_message_and_
     assert w.deploy(plan("acme", 2, smaller, before=first)) == "failed"
     assert "shrinking disks is not supported" in w.reason("acme-rev2")
     assert w.recorded()["acme/mastodon/vm"]["vmid"] == w.vms("acme")[0]["vmid"]
+
+
+def test_a_storage_proxmox_does_not_have_fails_the_deployment_with_proxmoxs_own_message_and_keeps_what_was_made(world):
+    w = world
+    w.start(PROXMOX_STORAGE="ceph-fast")  # the provider named a storage that no node has
+
+    assert w.deploy(plan("acme", 1, resources("acme"))) == "failed"
+
+    reason = w.reason("acme-rev1")
+    assert reason.startswith("acme/mastodon/vm: cloning VM ") and reason.endswith(": 500 storage 'ceph-fast' does not exist"), reason
+    assert w.proxmox_vms() == []
+    made = {"acme/_/sshkey", "acme/mastodon/bucket", "acme/mastodon/account", "acme/mastodon/mail"}
+    assert {rid: r["state"] for rid, r in w.recorded().items()} == dict.fromkeys(made, "ready")
+    assert set(w.stand_in.buckets) == {"fedi-acme-mastodon"} and set(w.stand_in.sshkeys) == {"acme-deploy"}
+
+
+def test_a_transient_proxmox_fault_that_outlasts_the_retry_deadline_fails_the_step_saying_it_kept_failing(world):
+    w = world
+    w.proxmox.inject_fault("qmclone", "http_596", rate=1.0)  # every clone, for ever
+    w.start(TRANSIENT_DEADLINE_SECONDS="2")
+
+    assert w.deploy(plan("acme", 1, resources("acme"))) == "failed"
+
+    reason = w.reason("acme-rev1")
+    assert re.fullmatch(r"acme/mastodon/vm: kept failing for \d+s \(\d+ attempts\), so it was given up; "
+                        r"the last error: cloning VM \d+: 596 Connection timed out", reason), reason
+    assert w.proxmox_vms() == []
+    assert {rid for rid, r in w.recorded().items() if r["state"] == "ready"} == {
+        "acme/_/sshkey", "acme/mastodon/bucket", "acme/mastodon/account", "acme/mastodon/mail"}
 
 
 def test_the_time_left_is_estimated_from_how_long_earlier_steps_took(world):

@@ -1,8 +1,9 @@
 """The orchestrator killed right before and right after each of its side effects (a VM clone,
 reconfiguration, resize, start, reboot, shutdown, stop, destroy; a DNS zone and record; a NixOS deploy, and
 between its secrets' delivery and its switch; each
-command to storage and identity) and started again: the deployment resumes where it stopped and ends
-with exactly the planned resources, none twice and none left over."""
+command to storage and identity; the sweep of an operator's other machines at the end of its removal)
+and started again: the deployment resumes where it stopped and ends with exactly the planned
+resources, none twice and none left over."""
 
 import pytest
 
@@ -29,6 +30,8 @@ REPLACING = around("vm.shutdown", "vm.retire", "vm.clone", "vm.start", "dns.repl
 DELETING = around("dns.delete", "vm.shutdown", "vm.destroy") + sending("sshkey.delete", "account.delete", "bucket.delete", "mail.delete")
 REMOVING = DELETING + sending("directory.delete", "storage.delete")
 """An operator's removal ends with its directory at identity and what else storage holds for it."""
+SWEEPING = around("vm.shutdown", "vm.destroy")
+"""...and with every other machine of the operator destroyed: kept ones, replaced ones, running strays."""
 STOPPING = around("vm.stop", "vm.destroy")
 """A guest that ignores the shutdown request is stopped after the timeout, then destroyed."""
 KEEPING = around("dns.delete", "vm.shutdown", "vm.keep") + sending("account.delete", "bucket.delete", "mail.delete")
@@ -109,6 +112,31 @@ def test_an_account_removal_killed_at_every_side_effect_leaves_nothing_behind(wo
     assert w.proxmox_vms() == [] and w.records("acme.example.") == {}
     assert (w.stand_in.buckets, w.stand_in.accounts, w.stand_in.sshkeys, w.stand_in.directories) == ({}, {}, {}, set())
     assert w.recorded() == {}
+
+
+def test_an_account_removal_killed_while_sweeping_the_operators_other_machines_destroys_and_names_each(world):
+    w = world
+    w.start()
+    first = resources("acme")
+    assert w.deploy(plan("acme", 1, first)) == "succeeded"
+    assert w.deploy(plan("acme", 2, first, before=first, replace=("acme/mastodon/vm",))) == "succeeded", w.reason("acme-rev2")
+    switched_off = resources("acme", services=())
+    assert w.deploy(plan("acme", 3, switched_off, before=first, data="keep")) == "succeeded", w.reason("acme-rev3")
+    w.stray_vm("acme", "peertube")
+    left = sorted((vm["vmid"], vm["name"]) for vm in w.proxmox_vms())
+    assert [name for _, name in left] == ["acme-mastodon-replaced", "acme-mastodon", "acme-peertube"], "replaced, kept, a stray"
+    w.stop()
+
+    w.crash_at(*SWEEPING)
+    w.start()
+    w.bus.publish(removal("acme", 4, switched_off))
+    assert w.finish_through_crashes("acme-rev4") == "succeeded", w.reason("acme-rev4")
+
+    assert sorted(w.crashes()) == sorted(SWEEPING), "killed around the sweep's shutdown of the stray and its first destroy"
+    assert w.proxmox_vms() == [] and w.recorded() == {}
+    [report] = {p.detail for p in w.bus.of("acme-rev4", "deployment.progress") if p.step == "acme/_/machines" and p.state == "done"}
+    assert report == "destroyed with their disks: " + ", ".join(f"VM {vmid} ({name})" for vmid, name in left), "those destroyed before a crash too"
+    assert sorted(m.vmid for m in w.bus.of("acme-rev4", "vm.deleted")) == [vmid for vmid, _ in left]
 
 
 def test_a_removal_of_a_vm_that_ignores_its_shutdown_killed_around_the_stop_and_destroy_leaves_nothing(world):

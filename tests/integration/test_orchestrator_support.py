@@ -53,6 +53,7 @@ from sandbox.pdns import PdnsServer
 from sandbox.pdns import missing as pdns_missing
 from sandbox.proxmox import ProxmoxSandbox
 from services.configurator.domain.nixos import directory_settings
+from services.configurator.domain.plans import SWEEPS
 from services.configurator.domain.policy import parse_policy
 from tests.conftest import require
 
@@ -142,10 +143,10 @@ def plan(operator: str, revision: int, now: list[dict], before: list[dict] | Non
 
 
 def removal(operator: str, revision: int, before: list[dict]) -> PlanCreated:
-    """The removal of the operator's account: everything deleted with its data, then its directory
-    and whatever else storage holds for it."""
+    """The removal of the operator's account: everything deleted with its data, then its directory,
+    whatever else storage holds for it and every other machine of it on Proxmox."""
     everything = plan(operator, revision, [], before=before, data="delete")
-    sweeps = tuple(Change(resource_id=f"{operator}/_/{kind}", action="delete", kind=kind, service="_") for kind in ("directory", "storage"))
+    sweeps = tuple(Change(resource_id=f"{operator}/_/{kind}", action="delete", kind=kind, service="_") for kind in SWEEPS)
     return everything.model_copy(update={"changes": (*everything.changes, *sweeps), "origin": "removal"})
 
 
@@ -420,6 +421,16 @@ class World:
 
     def vms(self, operator: str | None = None) -> list[dict]:
         return [vm for vm in self.proxmox.inventory() if not vm["template"] and (operator is None or f"fedi-op-{operator}" in vm["tags"])]
+
+    def stray_vm(self, operator: str, service: str) -> int:
+        """A running VM with the operator's tags that nothing recorded, as an interrupted deployment leaves one."""
+        cluster, vmid = self.proxmox.cluster, int(self.proxmox.cluster.nextid())
+        cluster.clone({"node": "pve1", "vmid": 9000, "newid": vmid, "name": f"{operator}-{service}", "full": 1})
+        self.wait(lambda: not next(vm for vm in self.proxmox_vms() if vm["vmid"] == vmid)["lock"], 10, f"VM {vmid}'s clone")
+        cluster.update_config({"node": "pve1", "vmid": vmid, "tags": f"fedi;fedi-op-{operator};fedi-svc-{service}"}, sync=True)
+        cluster.power("start", {"node": "pve1", "vmid": vmid})
+        self.wait(lambda: next(vm for vm in self.proxmox_vms() if vm["vmid"] == vmid)["status"] == "running", 10, f"VM {vmid} to start")
+        return vmid
 
     def records(self, zone: str) -> dict[tuple[str, str], tuple[str, ...]]:
         from services.orchestrator.adapters.dns import PowerDns

@@ -125,6 +125,19 @@ def test_a_vm_with_our_tags_that_nothing_recorded_is_an_orphan_of_its_operator()
     assert difference.message == "VM 120 (acme-peertube) on pve1 carries our tags but nothing recorded it"
 
 
+def test_a_replaced_vm_kept_with_its_disk_is_reported_as_its_operators_kept_data_not_as_an_orphan():
+    replaced = held_vm(vmid=120, name="acme-mastodon-replaced", status="stopped", tags=("fedi", "fedi-kept", "fedi-op-acme", "fedi-replaced"))
+    unknown = held_vm(vmid=121, name="initech-mastodon-replaced", status="stopped", tags=("fedi", "fedi-kept", "fedi-op-initech", "fedi-replaced"))
+
+    differences = find_drift(RECORDED, held(vms=[held_vm(), replaced, unknown]))
+
+    assert [(d.kind, d.subject, d.operator_id) for d in differences] == [("kept", "VM 120", "acme"), ("orphan", "VM 121", "initech")]
+    assert differences[0].message == ("VM 120 (acme-mastodon-replaced) on pve1 was replaced; its disk holds the service's earlier "
+                                      "database: kept shut down until the operator's account is removed")
+    assert report(differences[:1]).exit_code == 0, "data kept on purpose is no drift"
+    assert report(differences).exit_code == 3
+
+
 def test_a_missing_bucket_and_a_missing_key_are_reported():
     assert messages(find_drift(RECORDED, held(buckets=(), keys=()))) == [
         "missing: access key GKacme of bucket fedi-acme-mastodon is missing from storage",

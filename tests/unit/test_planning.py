@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from contracts.resources import Change, Resource
 from services.configurator.domain.diff import Intent, diff
 from services.configurator.domain.planning import InvalidConfiguration, plan_resources, validate
-from services.configurator.domain.plans import plan_configuration, plan_removal, policy_impact, removed_items
+from services.configurator.domain.plans import SWEEPS, plan_configuration, plan_removal, policy_impact, removed_items
 from services.configurator.domain.policy import Policy
 
 POLICY = Policy.model_validate(
@@ -555,7 +555,7 @@ def test_changes_are_byte_identical_for_the_same_input(mastodon_and_pixelfed):
 
 def test_removing_the_account_deletes_every_resource_and_its_data(mastodon_and_pixelfed):
     removal = plan_removal("acme", list(mastodon_and_pixelfed.values()))
-    resources = [c for c in removal.changes if c.kind not in ("directory", "storage")]
+    resources = [c for c in removal.changes if c.kind not in SWEEPS]
 
     assert removal.resources == ()
     assert actions(resources) == {rid: "delete" for rid in mastodon_and_pixelfed}

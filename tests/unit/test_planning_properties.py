@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from contracts.configuration import SERVICES, OperatorConfiguration
 from contracts.resources import Change, Resource
 from services.configurator.domain.planning import InvalidConfiguration
-from services.configurator.domain.plans import plan_configuration, plan_removal
+from services.configurator.domain.plans import SWEEPS, plan_configuration, plan_removal
 from services.configurator.domain.policy import Policy
 
 PROPERTIES = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -195,6 +195,6 @@ def test_going_from_one_configuration_to_another_deletes_what_is_gone_and_data_o
             assert change.data == ("delete" if change.action == "delete" and switched_off and chose_delete else "keep")
 
     removal = plan_removal("acme", plan.resources)
-    assert {c.resource_id for c in removal.changes} == {r.id for r in plan.resources} | {"acme/_/directory", "acme/_/storage"}
+    assert {c.resource_id for c in removal.changes} == {r.id for r in plan.resources} | {f"acme/_/{kind}" for kind in SWEEPS}
     assert {c.action for c in removal.changes} == {"delete"}
     assert all(c.data == "delete" for c in removal.changes if c.kind == "bucket")

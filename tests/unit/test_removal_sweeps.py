@@ -1,10 +1,11 @@
-"""An account removal ends with two sweeps beyond what its plan knows: identity's directory and the
-rest of storage. Which names storage counts as the operator's, the order the orchestrator runs the
-sweeps in, and how storage's report reads in the removal's step and on the plan's review page."""
+"""An account removal ends with three sweeps beyond what its plan knows: identity's directory, the
+rest of storage and every other machine on Proxmox. Which names storage counts as the operator's, the
+order the orchestrator runs the sweeps in, and how their reports read in the removal's step and on
+the plan's review page."""
 
 from contracts.events import ProviderBucket, RemovedBucket, RemovedKey, StorageRemoved
 from services.configurator.domain.planning import plan_resources, validate
-from services.configurator.domain.plans import plan_removal
+from services.configurator.domain.plans import SWEEPS, plan_removal
 from services.configurator.domain.policy import Policy
 from services.orchestrator.domain.plan import planned_steps
 from services.orchestrator.handlers import storage_report
@@ -24,6 +25,9 @@ def removal_of_mastodon_and_pixelfed():
     return plan_removal("acme", applied)
 
 
+SWEEP_STEPS = {f"acme/_/{kind}" for kind in SWEEPS}
+
+
 def report(**fields) -> StorageRemoved:
     return StorageRemoved(correlation_id="rm-1", operator_id="acme", producer="storage", deployment_id="rm-1",
                           resource_id="acme/_/storage", **fields)
@@ -37,8 +41,19 @@ def test_storage_removes_what_it_holds_for_the_operator_only_after_every_planned
     buckets = {rid for rid, step in steps.items() if step.kind == "bucket"}
     assert buckets == {"acme/mastodon/bucket", "acme/pixelfed/bucket"}
     assert buckets <= set(storage.depends_on), "after the planned buckets went"
-    assert set(storage.depends_on) == set(steps) - {"acme/_/storage", "acme/_/directory"}
-    assert "acme/_/storage" not in steps["acme/_/directory"].depends_on, "the two sweeps run side by side"
+    assert set(storage.depends_on) == set(steps) - SWEEP_STEPS
+    assert not SWEEP_STEPS & {d for sweep in SWEEP_STEPS for d in steps[sweep].depends_on}, "the sweeps run side by side"
+
+
+def test_every_other_machine_of_the_operator_is_swept_only_after_every_planned_deletion():
+    steps = {step.resource_id: step for step in planned_steps([], removal_of_mastodon_and_pixelfed().changes)}
+    machines = steps["acme/_/machines"]
+
+    assert (machines.kind, machines.service, machines.action, machines.data) == ("machines", "_", "delete", None)
+    assert {"acme/mastodon/vm", "acme/pixelfed/vm"} <= set(machines.depends_on), "after the planned VMs went"
+    assert set(machines.depends_on) == set(steps) - SWEEP_STEPS
+    [change] = [c for c in removal_of_mastodon_and_pixelfed().changes if c.kind == "machines"]
+    assert change.reason.endswith("every machine still tagged as its own goes with its disks, kept and replaced ones included")
 
 
 def test_the_operators_names_are_the_configurators_bucket_names_and_storages_keys_for_them():
@@ -64,10 +79,13 @@ def test_storages_report_names_each_bucket_and_counts_the_keys_in_the_step():
     assert storage_report(report()) == "nothing else was left to remove"
 
 
-def test_the_review_page_says_what_the_storage_sweep_removes_and_what_goes_back_to_the_provider():
+def test_the_review_page_says_what_the_storage_and_machine_sweeps_remove_kept_data_included():
     [everyone] = [plan for plan in describe_plan(removal_of_mastodon_and_pixelfed().changes) if plan.service == "_"]
 
-    [line] = [line for line in everyone.lines if "bucket" in line.text]
-    assert (line.action, line.data) == ("delete", "deleted")
-    assert line.text == ("Every other bucket and access key kept for you is removed with its media; "
-                         "buckets your provider assigned to you go back to them")
+    swept = [line for line in everyone.lines if "bucket" in line.text or "machine" in line.text]
+    assert {(line.action, line.data) for line in swept} == {("delete", "deleted")}
+    assert [line.text for line in swept] == [
+        "Every other bucket and access key kept for you is removed with its media; buckets your provider assigned to you go back to them",
+        "Every machine of yours that is still there is deleted with its disk, including machines kept shut down "
+        "with their data (switched off or replaced): their databases are gone for good",
+    ]

@@ -42,19 +42,25 @@ DIRECTORY = "directory"
 """The kind of one of the removal's last steps: what identity keeps for the operator as a whole (its
 subtree with synced people and groups, the link to their own directory, its secrets)."""
 STORAGE = "storage"
-"""The kind of the other: whatever storage still holds for the operator after the planned buckets
+"""The kind of another: whatever storage still holds for the operator after the planned buckets
 went (a bucket or key an interrupted deployment left, a kept bucket whose desired state is gone)."""
+MACHINES = "machines"
+"""The kind of the last: every VM on Proxmox still carrying the operator's tag after the planned VMs
+went (one kept when its service was switched off, one a replacement took the place of, one an
+interrupted deployment left), destroyed by the orchestrator with its disks."""
 SWEEPS = {
     DIRECTORY: "the operator's account is removed: its directory, synced people and groups, and their secrets go",
     STORAGE: "the operator's account is removed: every bucket and key storage still holds for it goes, emptied; "
     "buckets the provider assigned go back to the provider",
+    MACHINES: "the operator's account is removed: every machine still tagged as its own goes with its disks, "
+    "kept and replaced ones included",
 }
 
 
 def plan_removal(operator: str, applied: Sequence[Resource], leftovers: Sequence[Resource] = ()) -> Plan:
     """Everything the operator has goes, data included (US 6.3); after its accounts its directory at
-    identity and after its buckets the rest of what storage holds for it, which both exist whether or
-    not a plan knows them."""
+    identity, after its buckets the rest of what storage holds for it, and after its VMs every other
+    machine of it on Proxmox, which all exist whether or not a plan knows them."""
     sweeps = tuple(
         Change(resource_id=resource_id(operator, OPERATOR_WIDE, kind), action="delete", kind=kind, service=OPERATOR_WIDE, reason=reason)
         for kind, reason in SWEEPS.items()

@@ -194,6 +194,10 @@ class Store:
     async def forget_resource(self, resource_id: str) -> None:
         await self.session.execute(delete(ResourceState).where(ResourceState.resource_id == resource_id))
 
+    async def forget_resources(self, operator_id: str, kind: str) -> None:
+        """Every record of the operator's resources of that kind."""
+        await self.session.execute(delete(ResourceState).where(ResourceState.operator_id == operator_id, ResourceState.kind == kind))
+
     async def states_of(self, resource_ids) -> dict[str, ResourceState]:
         query = select(ResourceState).where(ResourceState.resource_id.in_(list(resource_ids)))
         return {state.resource_id: state for state in (await self.session.execute(query)).scalars()}

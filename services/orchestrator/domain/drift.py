@@ -11,6 +11,10 @@ Backend = Literal["proxmox", "dns", "storage"]
 BACKEND_NAMES: dict[str, str] = {"proxmox": "Proxmox", "dns": "PowerDNS", "storage": "storage (Garage)"}
 # The names the configurator gives: VM tags fedi-op-<operator>, buckets and keys fedi-<operator>-<service>.
 OUR_TAG, OPERATOR_TAG, STORAGE_PREFIX = "fedi", "fedi-op-", "fedi-"
+KEPT_TAG = "fedi-kept"
+"""On a VM shut down with its disk kept (its service switched off with "keep", or replaced)."""
+REPLACED_TAG = "fedi-replaced"
+"""On a VM a replacement took the place of: its disk still holds the service's data."""
 
 
 COMPARED = ("ready", "kept")
@@ -79,7 +83,8 @@ class Held:
 @dataclass(frozen=True)
 class Difference:
     backend: Backend
-    kind: Literal["missing", "changed", "orphan"]
+    kind: Literal["missing", "changed", "orphan", "kept"]
+    """`kept`: not drift but data kept on purpose that no record names (a replaced VM), shown so it is not forgotten."""
     subject: str
     """The resource id, or for an orphan what the backend holds."""
     message: str
@@ -120,14 +125,21 @@ def _vm_drift(mine: list[Recorded], everything: list[Recorded], vms: tuple[HeldV
     by_id = {vm.vmid: vm for vm in vms}
     by_name = {vm.name: vm for vm in sorted(vms, key=lambda vm: vm.vmid, reverse=True)}
     accounted = {vm.vmid for r in everything if r.kind == "vm" and (vm := _locate(r, by_id, by_name))}
+    operators = {r.operator_id for r in everything}
     for record in (r for r in mine if r.kind == "vm"):
         yield from _one_vm(record, by_id, by_name)
     for vm in vms:
         owner = next((t.removeprefix(OPERATOR_TAG) for t in sorted(vm.tags) if t.startswith(OPERATOR_TAG)), None)
         ours = OUR_TAG in vm.tags and (operator is None or owner == operator)
-        if ours and vm.vmid not in accounted:
-            yield Difference("proxmox", "orphan", f"VM {vm.vmid}",
-                             f"VM {vm.vmid} ({vm.name}) on {vm.node} carries our tags but nothing recorded it", owner)
+        if not ours or vm.vmid in accounted:
+            continue
+        label = f"VM {vm.vmid} ({vm.name}) on {vm.node}"
+        if KEPT_TAG in vm.tags and owner in operators:
+            why = "was replaced; its disk holds the service's earlier database" if REPLACED_TAG in vm.tags else "holds kept data"
+            yield Difference("proxmox", "kept", f"VM {vm.vmid}",
+                             f"{label} {why}: kept shut down until the operator's account is removed", owner)
+        else:
+            yield Difference("proxmox", "orphan", f"VM {vm.vmid}", f"{label} carries our tags but nothing recorded it", owner)
 
 
 def _locate(record: Recorded, by_id: dict[int, HeldVm], by_name: dict[str, HeldVm]) -> HeldVm | None:

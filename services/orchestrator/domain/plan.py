@@ -2,7 +2,8 @@
 executor must respect: the declared ones, the implicit ones (a DNS record after the VM whose
 address it holds, a VM after the operator's SSH key), and for deletions the reverse order
 (records and configurations first, then VMs, then data and credentials, and at the very end of an
-operator's removal its directory at identity and whatever else storage holds for it)."""
+operator's removal its directory at identity, whatever else storage holds for it and every other
+machine of it on Proxmox)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Any
 
 from contracts.resources import Change
 
-DELETE_RANK = {"dns": 0, "nixos": 0, "vm": 1, "directory": 3, "storage": 3}
+DELETE_RANK = {"dns": 0, "nixos": 0, "vm": 1, "directory": 3, "storage": 3, "machines": 3}
 """Deletions of a lower rank finish before those of a higher one; anything else ranks 2."""
 
 REMOTE_KINDS = {

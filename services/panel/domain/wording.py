@@ -18,6 +18,7 @@ THINGS = {
     "nixos": "system configuration",
     "directory": "directory of people and groups",
     "storage": "everything else in storage",
+    "machines": "every other machine",
 }
 KIND_ORDER = tuple(THINGS)
 STEP_STATES = {"pending": "waiting", "running": "in progress", "done": "done", "failed": "failed"}
@@ -129,6 +130,13 @@ def _removed(kind: str, service: str, data: str | None) -> PlanLine:
         return PlanLine(
             "delete",
             "Every other bucket and access key kept for you is removed with its media; buckets your provider assigned to you go back to them",
+            "deleted",
+        )
+    if kind == "machines":
+        return PlanLine(
+            "delete",
+            "Every machine of yours that is still there is deleted with its disk, including machines kept shut down "
+            "with their data (switched off or replaced): their databases are gone for good",
             "deleted",
         )
     return PlanLine("delete", f"The {thing(kind)} of {name} is removed")
