@@ -8,13 +8,22 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from contracts.catalogue import durable_name
 from fedi.stack import SERVICES, Stack
 from runtime import telemetry
+from runtime.event_chain import collect
 from runtime.nats_server import free_port
+from runtime.uow import DELIVERY
 from services.panel.cli import create_operator
 from tests.e2e.conftest import mastodon_and_pixelfed
 
 pytestmark = pytest.mark.e2e
+
+
+async def stop(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def settings_of(service: str, env: dict[str, str], monkeypatch):
@@ -48,10 +57,10 @@ async def test_a_deployment_is_one_trace_across_all_five_services(tmp_path, monk
                     break
                 await asyncio.sleep(0.1)
         assert view["state"] == "succeeded", view
+        await stop(tasks)  # every message of the deployment is in the stream, and every span is finished
+        messages = await collect(stack.nats.url, deployment, stack.admin_options())
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop(tasks)
         stack.stop()
 
     spans = exporter.get_finished_spans()
@@ -67,3 +76,35 @@ async def test_a_deployment_is_one_trace_across_all_five_services(tmp_path, monk
             by_service[span.resource.attributes["service.name"]].add(span.name)
     assert any("publish" in name for name in by_service["panel"]), by_service["panel"]
     assert all("fedi.stream_sequence" in s.attributes and "fedi.deliveries" in s.attributes for s in ours)
+    each_handled_span_names_the_cause_of_its_message(ours, messages)
+    each_delivery_is_counted_in_its_own_span(ours, messages)
+
+
+def each_handled_span_names_the_cause_of_its_message(spans, messages) -> None:
+    """The span's stream sequence finds the message it handled; its causation id is that message's,
+    the event id of an earlier message of the same deployment (only the submission has no cause)."""
+    stored = {item.sequence: item for item in messages}
+    event_ids = {str(item.message.event_id): item for item in messages}
+    for span in spans:
+        handled = stored.get(span.attributes["fedi.stream_sequence"])
+        assert handled is not None and handled.subject == span.attributes["messaging.destination_publish.name"], span.attributes
+        causation = span.attributes.get("fedi.causation_id")
+        assert causation == handled.message.causation_id, (span.name, span.resource.attributes["service.name"])
+        if causation is not None:
+            assert causation in event_ids and event_ids[causation].sequence < handled.sequence, (span.name, causation)
+    assert {s.name for s in spans if "fedi.causation_id" not in s.attributes} == {"config.submitted process"}
+
+
+def each_delivery_is_counted_in_its_own_span(spans, messages) -> None:
+    """Deliveries 1..n of a message to a consumer have a span each (n > 1 when it was redelivered), and
+    the delivery a handler succeeded on, noted on what it published, is one its spans counted."""
+    counted = defaultdict(set)
+    for span in spans:
+        counted[span.attributes["fedi.consumer"], span.attributes["fedi.stream_sequence"]].add(span.attributes["fedi.deliveries"])
+    assert all(counts == set(range(1, max(counts) + 1)) for counts in counted.values()), counted
+    event_ids = {str(item.message.event_id): item for item in messages}
+    for item in messages:
+        if DELIVERY in item.headers:
+            cause = event_ids[item.message.causation_id]
+            consumer = durable_name(item.message.producer, cause.subject)
+            assert int(item.headers[DELIVERY]) in counted[consumer, cause.sequence], (item.subject, consumer)
