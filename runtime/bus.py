@@ -38,6 +38,8 @@ from .uow import CORRELATION, TRACEPARENT, UnitOfWork, UnitsOfWork
 M = TypeVar("M", bound=Message)
 Handler = Callable[[M, UnitOfWork], Awaitable[None]]
 R = TypeVar("R", bound=BaseModel)
+FLUSH_MILLIS = 3000
+"""How long a stopping service waits for its last spans to reach the OTLP endpoint."""
 
 __all__ = ["DEAD_LETTER_CONSUMER", "DEAD_LETTER_REASON", "Bus"]
 
@@ -73,9 +75,9 @@ class Bus:
         # faststream's per-message metrics only where an endpoint serves them (what they cost is
         # measured by bench/telemetry_overhead.py with both switched off and on).
         middlewares = [self.metrics.middleware()] if settings.metrics_port else []
-        if settings.tracing_enabled:
-            provider = telemetry.tracer_provider(service, settings.otlp_endpoint)
-            middlewares.insert(0, telemetry.telemetry_middleware(provider))
+        self.tracer_provider = telemetry.tracer_provider(service, settings.otlp_endpoint) if settings.tracing_enabled else None
+        if self.tracer_provider:
+            middlewares.insert(0, telemetry.telemetry_middleware(self.tracer_provider))
         self.broker = NatsBroker(
             settings.nats_url,
             logger=None,
@@ -170,6 +172,7 @@ class Bus:
                 async with self._heartbeat(msg):
                     await self._handle_once(message, handler, consumer, msg.headers.get(TRACEPARENT), deliveries)
             except Exception as exc:  # any handler fault: redeliver; the last one is dead-lettered
+                telemetry.failed(exc)
                 self.metrics.handler_failures.labels(model.subject(), type(exc).__name__).inc()
                 await note(f"{type(exc).__name__}: {exc}")
                 if last:
@@ -311,3 +314,5 @@ class Bus:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.broker.stop()
+        if self.tracer_provider:  # the last spans are exported now, not lost with the process
+            await asyncio.to_thread(self.tracer_provider.force_flush, FLUSH_MILLIS)

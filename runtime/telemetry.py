@@ -10,6 +10,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 extra_span_processors: list[SpanProcessor] = []
@@ -76,6 +77,15 @@ def annotate(**attributes) -> None:
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attributes({f"fedi.{key}": value for key, value in attributes.items() if value is not None})
+
+
+def failed(exc: BaseException) -> None:
+    """Marks the current span as failed with the error (the bus catches a handler's error before the
+    telemetry middleware could see it)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 class attached:

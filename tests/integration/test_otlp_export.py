@@ -12,12 +12,12 @@ import nats
 import nats.js.errors
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from contracts import encode
 from contracts.catalogue import SERVICES, durable_name
 from contracts.events import ConfigSubmitted
 from contracts.subjects import CONFIG_SUBMITTED, PLAN_CREATED, STREAM
-from runtime import telemetry
 from runtime.event_chain import collect
 from runtime.nats_server import NatsServer
 from runtime.permissions import server_config
@@ -40,7 +40,6 @@ CONFIGURATION = {
 }
 HANDLED = f"{CONFIG_SUBMITTED} process"
 PUBLISHED = f"{PLAN_CREATED} publish"
-real_tracer_provider = telemetry.tracer_provider
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,9 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     attributes: dict
+    failed: bool
+    """Its status is an error (with the error as its description)."""
+    description: str
 
 
 class OtlpCollector(ThreadingHTTPServer):
@@ -71,7 +73,10 @@ class OtlpCollector(ThreadingHTTPServer):
             service = _attributes(resource_spans.resource.attributes)["service.name"]
             for scope_spans in resource_spans.scope_spans:
                 self.spans += [
-                    ReceivedSpan(service, s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), _attributes(s.attributes))
+                    ReceivedSpan(
+                        service, s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), _attributes(s.attributes),
+                        s.status.code == Status.STATUS_CODE_ERROR, s.status.message,
+                    )
                     for s in scope_spans.spans
                 ]
         self.bodies.append(body)
@@ -162,13 +167,6 @@ async def exporting_configurator(locked_nats, collector, transient_faults, tmp_p
     for key, value in env.items():
         monkeypatch.setenv(f"FEDI_CONFIGURATOR_{key}", value)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")  # export every 50 ms, not every 5 s: the test waits less
-    providers = []
-
-    def tracer_provider(*args):
-        providers.append(real_tracer_provider(*args))
-        return providers[-1]
-
-    monkeypatch.setattr(telemetry, "tracer_provider", tracer_provider)
     wired = []
 
     async def wire(bus, units):
@@ -181,10 +179,9 @@ async def exporting_configurator(locked_nats, collector, transient_faults, tmp_p
     service.cancel()  # serve() stops on a signal; stopping what it started is left to us
     await asyncio.gather(service, return_exceptions=True)
     for bus, database in wired:
-        await bus.stop()
+        await bus.stop()  # its last spans go out while the collector still listens
         await database.close()
-    for provider in providers:  # its last spans go out while the collector still listens
-        await asyncio.to_thread(provider.shutdown)
+        await asyncio.to_thread(bus.tracer_provider.shutdown)
 
 
 async def consuming(nats_url: str, service: asyncio.Task) -> bool:
@@ -264,6 +261,9 @@ async def test_a_redelivered_message_is_exported_with_its_delivery_count(
     assert {span.attributes["fedi.stream_sequence"] for span in handled} == {sequence}
     assert {span.attributes["fedi.causation_id"] for span in handled} == {submitted.causation_id}
     assert {span.trace_id for span in handled} == {TRACE_ID}
+    first, second = sorted(handled, key=lambda span: span.attributes["fedi.deliveries"])
+    assert first.failed and "the database went away for a moment" in first.description, "the failed delivery shows as failed"
+    assert not second.failed
 
 
 async def test_exported_spans_carry_no_message_body_or_secret(locked_nats, collector, exporting_configurator, eventually):
