@@ -92,7 +92,7 @@ def progress(
 
 
 def succeeded(deployment: Deployment, steps: list[Step]) -> DeploymentSucceeded:
-    services = sorted({step.service for step in steps if step.kind == "nixos"})
+    services = sorted({step.service for step in steps if step.kind == "nixos" and not step.deleting})
     return DeploymentSucceeded(
         **envelope(deployment),
         deployment_id=deployment.id,

@@ -231,9 +231,21 @@ class Panel:
             await self.session.delete(draft)
 
     async def admin_accounts(self, operator_id: str) -> list[Credential]:
-        """The operator's service admin accounts (identity also tells of mail relay accounts)."""
+        """The operator's service admin accounts (identity also tells of mail relay accounts), but those a
+        succeeded deployment removed since (its service switched off, or gone back from after a failed change)."""
         query = select(Credential).where(Credential.operator_id == operator_id).order_by(Credential.service)
-        return [c for c in (await self.session.execute(query)).scalars() if is_admin_account(c.resource_id)]
+        removed = await self._removed(operator_id)
+        found = (await self.session.execute(query)).scalars()
+        return [c for c in found if is_admin_account(c.resource_id) and c.resource_id not in removed]
+
+    async def _removed(self, operator_id: str) -> set[str]:
+        """Resources whose last word among the succeeded deployments, newest first, was their deletion."""
+        last: dict[str, str] = {}
+        for view in await self.deployments(operator_id):
+            if view.state == "succeeded":
+                for change in json.loads(view.changes_json):
+                    last.setdefault(change["resource_id"], change["action"])
+        return {resource_id for resource_id, action in last.items() if action == "delete"}
 
     async def credential(self, operator_id: str, service: str) -> Credential | None:
         return next((c for c in await self.admin_accounts(operator_id) if c.service == service), None)
