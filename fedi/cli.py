@@ -62,7 +62,7 @@ def up(home: Home = Path("var"), panel_port: Annotated[int, typer.Option(envvar=
             console.print(f"[red]could not start:[/red] {exc} (logs in {stack.logs})")
             raise typer.Exit(1) from None
     for name, where in stack.describe().items():
-        console.print(f"  {name:22} {where}")
+        console.print(f"  {name:22} {where}", soft_wrap=True)  # addresses and paths stay whole, even piped
     console.print(
         "\nCreate an operator with [bold]fedi operator create NAME[/bold] and submit a configuration "
         "(see README). Ctrl-C stops everything."

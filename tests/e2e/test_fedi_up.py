@@ -63,8 +63,12 @@ def test_ctrl_c_stops_every_process_cleanly_and_the_next_start_finds_the_deploym
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    assert first.returncode == 0, first.stdout.read()
-    assert "stopped." in first.stdout.read()
+    printed = first.stdout.read()
+    assert first.returncode == 0, printed
+    stack = json.loads((home / "stack.json").read_text())
+    for name in ("panel", "nats", "proxmox_sandbox", "s3_sandbox", "metrics_orchestrator", "logs"):
+        assert f"{name} " in printed and str(stack[name]) in printed, f"fedi up says where {name} is:\n{printed}"
+    assert "fedi operator create NAME" in printed and printed.rstrip().endswith("stopped.")
     for service in SERVICES:
         events = [json.loads(line).get("event") for line in (home / "logs" / f"{service}.log").read_text().splitlines() if line.startswith("{")]
         assert events[-1] == "service stopped", f"{service} did not stop cleanly: {events[-3:]}"
