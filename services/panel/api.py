@@ -199,8 +199,12 @@ def router(context: Context) -> APIRouter:
 
     @api.post("/deployments/{deployment_id}/rollback", status_code=status.HTTP_202_ACCEPTED)
     async def roll_back_deployment(deployment_id: str, who: OperatorPrincipal) -> dict:
-        """Instead of a failed deployment's configuration, submit the one of the operator's last succeeded deployment, as a
-        new revision (409 when none succeeded)."""
+        """Instead of a failed deployment's configuration, submit at once the one of the operator's last succeeded deployment,
+        as a new revision (only the newest deployment, once it failed; 409 when none succeeded). The data of every service it
+        switches off is kept: their machines are shut down with their disks, their media kept, access closed. To see first what
+        it creates, changes and removes, post that configuration (GET /api/v1/configuration while the failed deployment is the
+        newest), with `dataOnDisable` "keep" for the services it switches off, to /api/v1/plan-preview; the web panel shows
+        that review and asks whether to keep or delete such data before deploying."""
         return await recover(deployment_id, who, recovery.ROLL_BACK)
 
     @api.get("/deployments/{deployment_id}/trace")

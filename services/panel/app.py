@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from contracts.configuration import problems_of
 
 from . import api, operators
-from .web import account, admin, auth, campaigns, configure, deployments, directory, maintenance, operations
+from .web import account, admin, auth, campaigns, configure, deployments, directory, maintenance, operations, recovery
 from .web.context import Context
 from .web.render import SECURITY_HEADERS, Renderer
 from .web.security import Cookies, CsrfRefused, Forbidden, LoginRequired, NotFound, TooLarge, guards
@@ -59,6 +59,7 @@ def create_app(context: Context) -> FastAPI:
     app.include_router(account.router(context, render, page_guards))
     app.include_router(configure.router(context, render, page_guards))
     app.include_router(deployments.router(context, render, page_guards))
+    app.include_router(recovery.router(context, render, page_guards))
     app.include_router(admin.router(context, render, page_guards))
     app.include_router(maintenance.router(context, render, page_guards))
     app.include_router(directory.router(context, render, page_guards))

@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,12 +89,16 @@ def draft_digest(draft: Draft) -> str:
     return hashlib.sha256(draft.configuration_json.encode()).hexdigest()[:32]
 
 
-async def save_draft(session: AsyncSession, operator_id: str, configuration: OperatorConfiguration, intent: str) -> Draft:
-    """Keeps a valid configuration for review (one per operator, the newest wins)."""
+async def save_draft(
+    session: AsyncSession, operator_id: str, configuration: OperatorConfiguration, intent: str, going_back_from: str | None = None
+) -> Draft:
+    """Keeps a valid configuration for review (one per operator, the newest wins); `going_back_from`
+    names the failed deployment it goes back from, if it does."""
     await _refuse_if_removed(session, operator_id)
     draft = await session.get(Draft, operator_id) or Draft(operator_id=operator_id)
     draft.configuration_json = configuration.model_dump_json(by_alias=True)
     draft.intent = intent
+    draft.going_back_from = going_back_from
     draft.created_at = now()
     session.add(draft)
     await session.commit()
@@ -104,15 +109,23 @@ def configuration_of(draft: Draft) -> OperatorConfiguration:
     return OperatorConfiguration.model_validate_json(draft.configuration_json)
 
 
-async def deploy_draft(operator_id: str, reviewed_digest: str, uow: UnitOfWork) -> tuple[DeploymentView, str]:
-    """Submits the reviewed draft, if it is still the one the operator reviewed; returns the
-    deployment and what the draft was for."""
-    draft = await uow.session.get(Draft, operator_id)
+@dataclass(frozen=True)
+class Reviewed:
+    """A draft whose plan the operator reviewed, taken for deploying."""
+
+    configuration: OperatorConfiguration
+    intent: str
+    going_back_from: str | None
+
+
+async def take_draft(session: AsyncSession, operator_id: str, reviewed_digest: str) -> Reviewed:
+    """Takes the draft out of the drafts (with the session's commit), if it is still the one the
+    operator reviewed; raises StaleDraft otherwise."""
+    draft = await session.get(Draft, operator_id)
     if draft is None or not secrets.compare_digest(draft_digest(draft), reviewed_digest):
         raise StaleDraft("the configuration changed since its plan was shown; review it again")
-    configuration, intent = configuration_of(draft), draft.intent
-    await uow.session.delete(draft)
-    return await submit(operator_id, configuration, uow), intent
+    await session.delete(draft)
+    return Reviewed(configuration_of(draft), draft.intent, draft.going_back_from)
 
 
 async def submit(operator_id: str, configuration: OperatorConfiguration, uow: UnitOfWork) -> DeploymentView:

@@ -1,7 +1,9 @@
 """After a failed deployment the operator can try it again, or go back to the last configuration that
 worked: each is a new revision submitted like any other, from the deployment's page or the API,
-for the operator's own newest deployment only. What the home page shows and what switching a
-service off starts from is the configuration in force, not one that failed or was refused."""
+for the operator's own newest deployment only. Going back from the page is reviewed first, like any
+change: its plan, and whether the data of the services it switches off is kept or deleted. What the
+home page shows and what switching a service off starts from is the configuration in force, not one
+that failed or was refused."""
 
 import re
 
@@ -49,7 +51,8 @@ async def test_a_failed_deployment_offers_to_try_again_or_go_back_to_the_last_wo
 
     assert "This deployment failed" in page
     assert "Try again Deploys the same configuration once more." in page
-    assert "Go back to the last working configuration Deploys revision 1 again, the last one that worked, instead of this change." in page
+    assert ("Go back to the last working configuration Shows what going back to revision 1, the last one that worked, would change, "
+            "and asks what happens to the data of what it switches off. Nothing is deployed before you press Deploy.") in page
 
 
 async def test_trying_again_submits_the_failed_configuration_as_a_new_revision(panel):
@@ -67,17 +70,109 @@ async def test_trying_again_submits_the_failed_configuration_as_a_new_revision(p
     assert record.details == {"deployment": sent.correlation_id, "revision": "3", "failed": failed, "configuration_of_revision": "2", "via": "page"}
 
 
-async def test_going_back_submits_the_last_succeeded_configuration_as_a_new_revision(panel):
+async def go_back(ann, failed: str, **data: str):
+    """Presses "Go back to the last working configuration" on the failed deployment's page, and answers its question with `data`."""
+    return await ann.submit(f"/deployments/{failed}", f"/deployments/{failed}/rollback", {"asked": "yes", **data} if data else {})
+
+
+async def test_going_back_asks_what_happens_to_the_data_of_what_it_switches_off_then_shows_its_review(panel):
     ann, _good, failed = await worked_then_failed(panel)
-    good_configuration = (await panel.outbox())[0].configuration
+    good_configuration, failed_configuration = [m.configuration for m in await panel.outbox() if isinstance(m, ConfigSubmitted)]
+    panel.planner.applied = failed_configuration  # the failed change left PeerTube's machine and bucket
+    before = await panel.outbox()
 
-    response = await ann.submit(f"/deployments/{failed}", f"/deployments/{failed}/rollback", {})
+    question = await go_back(ann, failed)
+    unanswered = await go_back(ann, failed, asked="yes")
+    answered = await go_back(ann, failed, **{"peertube.dataOnDisable": "keep"})
+    review = await ann.get("/review")
 
+    assert question.status_code == 200
+    assert ("Go back to revision 1 Revision 1 is the last configuration that worked. Going back switches off PeerTube, which the change "
+            "that failed switched on. What should happen to its stored media and database?") in words(question.text)
+    assert "PeerTube's data Keep its data Delete its data for good" in words(question.text)
+    assert "checked" not in question.text, "no choice is made for the operator"
+    assert unanswered.status_code == 422 and "Choose whether its data is kept or deleted." in words(unanswered.text)
+    assert answered.status_code == 303 and answered.headers["location"] == "/review"
+    shown = words(review.text)
+    assert "You asked: Go back to revision 1, the last configuration that worked, keeping PeerTube's data" in shown
+    assert "Closed PeerTube's stored media and data are kept: access is closed" in shown and "Data kept" in shown
+    assert "Removed The admin account of PeerTube is removed" in shown and "Removed PeerTube is switched off" in shown
+    assert "deleted" not in shown
+    operator, previewed = panel.planner.asked[-1]
+    assert operator == "acme" and previewed == good_configuration, "the configurator's plan of the last working configuration"
+    assert await panel.outbox() == before, "nothing is submitted before Deploy"
+    assert not [r for r in panel.auditor.records if r.action.startswith("deployment.")]
+
+
+async def test_choosing_to_delete_the_data_and_deploying_goes_back_with_that_data_deleted(panel):
+    ann, _good, failed = await worked_then_failed(panel)
+    good_configuration, failed_configuration = [m.configuration for m in await panel.outbox() if isinstance(m, ConfigSubmitted)]
+    panel.planner.applied = failed_configuration
+
+    await go_back(ann, failed, **{"peertube.dataOnDisable": "delete"})
+    review = words((await ann.get("/review")).text)
+    deployed = await ann.deploy_reviewed()
+
+    assert "You asked: Go back to revision 1, the last configuration that worked, deleting PeerTube's data for good" in review
+    assert "PeerTube's stored media and data are deleted for good" in review and "Data deleted" in review
     sent = (await panel.outbox())[-1]
-    assert sent.revision == 3 and sent.configuration == good_configuration and sent.configuration["peertube"]["enable"] is False
-    assert response.headers["location"] == f"/deployments/{sent.correlation_id}"
-    [record] = [r for r in panel.auditor.records if r.action == "deployment.rolled_back"]
-    assert record.details["configuration_of_revision"] == "1" and record.details["failed"] == failed
+    assert isinstance(sent, ConfigSubmitted) and sent.revision == 3
+    assert sent.configuration == good_configuration | {"peertube": good_configuration["peertube"] | {"dataOnDisable": "delete"}}
+    assert deployed.status_code == 303 and deployed.headers["location"] == f"/deployments/{sent.correlation_id}"
+    [record] = [r for r in panel.auditor.records if r.details.get("deployment") == sent.correlation_id]
+    assert (record.action, record.actor, record.target) == ("deployment.rolled_back", "ann@acme.example", "acme")
+    assert record.details == {"deployment": sent.correlation_id, "revision": "3", "failed": failed, "configuration_of_revision": "1", "via": "page"}
+    assert (await ann.get("/review")).headers["location"] == "/configure", "the draft was used up"
+
+
+async def test_going_back_from_a_change_that_switched_nothing_on_shows_its_review_at_once(panel):
+    ann = await panel.logged_in("ann@acme.example", "acme")
+    good, submitted = await deploy(panel, ann, **WITH_PIXELFED)
+    await succeed(panel, good, submitted)
+    panel.planner.applied = submitted.configuration
+    failed, submitted = await deploy(panel, ann, **WITH_PIXELFED, **{"mastodon.registrations": "closed"})
+    await fail(panel, failed, submitted)
+    before = await panel.outbox()
+
+    response = await go_back(ann, failed)
+
+    assert response.status_code == 303 and response.headers["location"] == "/review"
+    assert "You asked: Go back to revision 1, the last configuration that worked" in words((await ann.get("/review")).text)
+    assert await panel.outbox() == before
+
+
+async def test_a_reviewed_going_back_is_not_deployed_once_something_newer_was(panel):
+    ann, _good, failed = await worked_then_failed(panel)
+    panel.planner.applied = (await panel.outbox())[-1].configuration
+    await go_back(ann, failed, **{"peertube.dataOnDisable": "delete"})
+    review = (await ann.get("/review")).text
+    await ann.submit(f"/deployments/{failed}", f"/deployments/{failed}/retry", {})
+    before = await panel.outbox()
+
+    reviewed = re.search(r'name="reviewed" value="([^"]+)"', review).group(1)
+    refused = await ann.submit("/review", "/deploy", {"reviewed": reviewed})
+
+    assert refused.status_code == 409 and "going back from it is no longer possible" in words(refused.text)
+    assert await panel.outbox() == before, "nothing was submitted"
+    assert (await ann.get("/review")).headers["location"] == "/configure", "the going back that can no longer be deployed is dropped"
+    assert not [r for r in panel.auditor.records if r.action == "deployment.rolled_back"]
+
+
+async def test_a_deployment_that_did_not_fail_or_is_not_the_newest_cannot_be_gone_back_from(panel):
+    ann, good, failed = await worked_then_failed(panel)
+    panel.planner.applied = (await panel.outbox())[-1].configuration
+    retried = (await ann.submit(f"/deployments/{failed}", f"/deployments/{failed}/retry", {})).headers["location"].rsplit("/", 1)[1]
+    before = await panel.outbox()
+
+    from_the_older = await go_back(ann, failed, **{"peertube.dataOnDisable": "keep"})
+    from_the_running = await go_back(ann, retried)
+    from_the_succeeded = await go_back(ann, good)
+
+    assert from_the_older.status_code == 409 and "Something newer was deployed since this one failed" in words(from_the_older.text)
+    assert from_the_running.status_code == from_the_succeeded.status_code == 409
+    assert "Only a deployment that failed can be tried again or undone." in words(from_the_succeeded.text)
+    assert (await ann.get("/review")).headers["location"] == "/configure", "nothing was kept for review"
+    assert await panel.outbox() == before
 
 
 async def test_with_nothing_that_ever_worked_going_back_is_refused_with_a_clear_message(panel):
@@ -151,6 +246,27 @@ async def test_the_json_api_tries_again_and_goes_back_like_the_page(panel):
     assert [(r.action, r.actor, r.details["via"]) for r in panel.auditor.records if r.action.startswith("deployment.")] == [
         ("deployment.retried", "acme", "api token"), ("deployment.rolled_back", "acme", "api token")]
     assert {"/api/v1/deployments/{deployment_id}/retry", "/api/v1/deployments/{deployment_id}/rollback"} <= set((await api.get("/openapi.json")).json()["paths"])
+
+
+async def test_going_back_through_the_json_api_keeps_the_data_of_what_it_switches_off_even_if_deleting_was_chosen_before(panel):
+    api = await panel.api(await _operator_token(panel, "acme"))
+    configuration = {"domain": "acme.example", "initialUser": {"username": "alice", "displayName": "A", "email": "a@acme.example"},
+                     "mastodon": {"enable": True}, "peertube": {"enable": True}}
+    first = (await api.post("/api/v1/configuration", json=configuration)).json()["deployment_id"]
+    await succeed(panel, first, (await panel.outbox())[-1])
+    switched_off = (await api.post("/api/v1/services/peertube/disable", json={"data": "delete"})).json()["deployment_id"]
+    await succeed(panel, switched_off, (await panel.outbox())[-1])
+    again = (await api.post("/api/v1/configuration", json=configuration)).json()["deployment_id"]
+    await fail(panel, again, (await panel.outbox())[-1])
+
+    back = await api.post(f"/api/v1/deployments/{again}/rollback")
+
+    assert back.status_code == 202
+    sent = (await panel.outbox())[-1].configuration
+    assert (sent["peertube"]["enable"], sent["peertube"]["dataOnDisable"]) == (False, "keep"), "the new PeerTube's data was never chosen to go"
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    described = " ".join(paths["/api/v1/deployments/{deployment_id}/rollback"]["post"]["description"].split())
+    assert "The data of every service it switches off is kept" in described and "/api/v1/plan-preview" in described
 
 
 async def test_after_a_failed_change_the_home_page_shows_what_is_in_force(panel):

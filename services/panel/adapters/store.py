@@ -107,6 +107,8 @@ class Draft(Base):
     operator_id: Mapped[str] = mapped_column(ForeignKey("operators.id"), primary_key=True)
     configuration_json: Mapped[str] = mapped_column(Text)
     intent: Mapped[str] = mapped_column(String(200), default="")
+    going_back_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The failed deployment this draft goes back from, to the last configuration that worked (None for a change)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 

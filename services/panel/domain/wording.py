@@ -34,6 +34,10 @@ DEPLOYMENT_STATES = {
 }
 
 
+DATA_CHOICES = (("keep", "Keep its data"), ("delete", "Delete its data for good"))
+"""What is asked about the data of a service being switched off (nothing is chosen for the operator)."""
+
+
 OPERATOR_WIDE = "_"
 """The service part of the ids of what belongs to the operator as a whole (a deploy key, mail records)."""
 

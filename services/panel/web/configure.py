@@ -9,17 +9,16 @@ from pydantic import ValidationError
 from contracts.configuration import SERVICES, OperatorConfiguration
 from runtime import logs
 
-from .. import operators
+from .. import operators, recovery
 from ..adapters.bus import Unavailable
 from ..adapters.store import Panel
 from ..domain import form
-from ..domain.wording import describe_plan, plan_summary, service_name
+from ..domain.wording import DATA_CHOICES, describe_plan, plan_summary, service_name
 from .context import Context
 from .render import Renderer
 from .security import Guards, NotFound, Visitor
 
 log = logs.get("panel")
-DATA_CHOICES = (("keep", "Keep its data"), ("delete", "Delete its data for good"))
 
 
 def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
@@ -112,13 +111,13 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
     async def deploy(request: Request, who: Visitor = Depends(guards.operator_form)):
         reviewed = str((await request.form()).get("reviewed", ""))
         try:
-            async with context.units() as uow:
-                view, intent = await operators.deploy_draft(who.operator_id, reviewed, uow)
+            view = await recovery.deploy_reviewed(context, who.operator_id, reviewed, who.user.email, via="page")
         except operators.StaleDraft as exc:
             return render.page(request, who, "message.html", status.HTTP_409_CONFLICT, title="Review again", text=str(exc), link=("/review", "Review the plan"))
+        except recovery.NotNow as exc:
+            return render.page(request, who, "message.html", status.HTTP_409_CONFLICT, title="Not possible now", text=str(exc),
+                               link=("/deployments", "Your history"))
         log.info("configuration deployed", operator_id=who.operator_id, deployment_id=view.id, revision=view.revision)
-        await context.auditor.record(who.user.email, "config.submitted", who.operator_id, deployment=view.id, revision=str(view.revision),
-                                     intent=intent.lower(), via="page")
         return see(f"/deployments/{view.id}")
 
     return pages

@@ -4,7 +4,6 @@ deployment's events, and the one-time reveal of admin passwords."""
 import json
 
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.responses import RedirectResponse
 from sse_starlette import EventSourceResponse
 
 from runtime import logs
@@ -56,27 +55,6 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
             failure=wording.failure_words(view) if failed else [], accounts=accounts,
             title=titles.get(view["campaign_id"]), can_retry=can_retry, good_revision=good_revision,
         )
-
-    async def recover(request: Request, deployment_id: str, who: Visitor, how: str):
-        try:
-            view = await recovery.resubmit(context, who.operator_id, deployment_id, how, who.user.email, via="page")
-        except recovery.NoSuchDeployment:
-            raise NotFound() from None
-        except recovery.NotNow as exc:
-            return render.page(request, who, "message.html", status.HTTP_409_CONFLICT, title="Not possible now", text=str(exc),
-                               link=(f"/deployments/{deployment_id}", "Back to the deployment"))
-        log.info("failed deployment resubmitted", operator_id=who.operator_id, failed=deployment_id, deployment_id=view.id, how=how)
-        return RedirectResponse(f"/deployments/{view.id}", status.HTTP_303_SEE_OTHER)
-
-    @pages.post("/deployments/{deployment_id}/retry")
-    async def retry(request: Request, deployment_id: str, who: Visitor = Depends(guards.operator_form)):
-        """Deploys the failed deployment's configuration once more."""
-        return await recover(request, deployment_id, who, recovery.RETRY)
-
-    @pages.post("/deployments/{deployment_id}/rollback")
-    async def roll_back(request: Request, deployment_id: str, who: Visitor = Depends(guards.operator_form)):
-        """Deploys the configuration that last worked, instead of the failed one."""
-        return await recover(request, deployment_id, who, recovery.ROLL_BACK)
 
     @pages.get("/deployments/{deployment_id}/events")
     async def live(request: Request, deployment_id: str, who: Visitor = Depends(guards.operator)):
