@@ -4,6 +4,7 @@ group was not found and who lost which role. Connecting with such a mapping is r
 
 import pytest
 
+from services.identity.domain import passwords
 from services.identity.domain.entries import Delete, Replace
 from services.identity.domain.sync import DirectoryProblem, Snapshot, check_mapping, person_entry, plan_sync
 from services.identity.domain.tree import NO_MEMBER, Tree
@@ -81,3 +82,20 @@ def test_a_group_missing_for_services_not_deployed_takes_no_role_away():
                      {"it": {"pixelfed": "admins"}, "everyone": {"mastodon": "users"}}, people, only_mastodon)
 
     assert plan.changes == [] and [(m.group, m.roles_lost) for m in plan.missing_groups] == [("it", {})]
+
+
+def test_a_password_their_directory_keeps_in_clear_is_kept_salted_and_hashed_and_not_rewritten_at_every_sync():
+    clear = person_entry("bob", {"cn": ["Bob"], "userPassword": ["bobs-secret"]})
+    labelled = person_entry("bob", {"cn": ["Bob"], "userPassword": ["{CLEARTEXT}bobs-secret"]})
+    already_hashed = person_entry("bob", {"cn": ["Bob"], "userPassword": ["{SSHA}c29tZWhhc2hhbmRzYWx0"]})
+
+    [stored] = clear["userPassword"]
+    assert stored.startswith("{SSHA}") and "bobs-secret" not in stored
+    assert passwords.verify("bobs-secret", stored) and not passwords.verify("not-bobs", stored)
+    assert labelled["userPassword"] == [stored], "the same password hashes the same"
+    assert already_hashed["userPassword"] == ["{SSHA}c29tZWhhc2hhbmRzYWx0"], "a hash is copied as it is"
+    assert person_entry("carol", {"cn": ["Carol"], "userPassword": ["bobs-secret"]})["userPassword"] != [stored], "salted per user"
+
+    again = plan_sync(TREE, "acme", Snapshot(users={"bob": {"cn": ["Bob"], "userPassword": ["bobs-secret"]}}, groups={}, group_count=0),
+                      {}, {"bob": clear}, {})
+    assert again.changes == [] and again.users_updated == 0

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from contracts.directory import DirectoryProblemKind, MissingGroup, Role
 
+from . import passwords
 from .entries import Add, Attributes, Change, Delete, Replace
 from .tree import NO_MEMBER, Tree
 
@@ -57,6 +58,8 @@ def person_entry(uid: str, attributes: Attributes) -> Attributes:
     cn = attributes.get("cn") or [uid]
     entry = {"objectClass": ["inetOrgPerson"], "uid": [uid], "cn": cn, "sn": attributes.get("sn") or cn[:1]}
     entry |= {name: attributes[name] for name in SYNCED if attributes.get(name) and name not in entry}
+    if "userPassword" in entry:  # never kept in clear, whatever their directory does
+        entry["userPassword"] = [passwords.hashed(uid, value) for value in entry["userPassword"]]
     return entry | {"employeeType": ["synced"]}
 
 
