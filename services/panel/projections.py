@@ -95,6 +95,9 @@ async def plan_created(event: PlanCreated, uow: UnitOfWork) -> None:
     _advance(view, "planned")
     for resource in event.resources:
         _merge_step(view, resource.id, kind=resource.kind, service=resource.service)
+    for change in event.changes:  # what goes is a step too, shown from the start (a removal has nothing else)
+        if change.action == "delete":
+            _merge_step(view, change.resource_id, kind=change.kind, service=change.service)
     view.changes_json = json.dumps([c.model_dump() for c in event.changes])
     view.origin, view.campaign_id = event.origin, event.campaign_id
     view.holds_json = json.dumps(holdings(event.resources), sort_keys=True)

@@ -38,6 +38,15 @@ class Running:
         response.raise_for_status()
         return response.json()
 
+    def step_when(self, auth: dict, deployment_id: str, step_id: str, state: str) -> dict:
+        """The deployment's step once the panel shows it in that state with its detail (a step's own
+        progress event may reach the panel after the deployment's end)."""
+        def seen() -> dict | None:
+            step = self.deployment(auth, deployment_id)["steps"][step_id]
+            return step if step["state"] == state and step["detail"] else None
+
+        return wait_until(seen, 30, f"{step_id} {state} in the panel")
+
     def wait_for(self, auth: dict, deployment_id: str, states=("succeeded", "failed", "rejected"), timeout=90.0) -> dict:
         return wait_until(lambda: _in(self.deployment(auth, deployment_id), states), timeout, f"deployment {deployment_id} in {states}")
 

@@ -64,16 +64,6 @@ def held_by(running, operator: str) -> dict[str, object]:
     return held
 
 
-def step_when(running, auth: dict, deployment_id: str, step_id: str, state: str) -> dict:
-    """The deployment's step once the panel shows it in that state (a step's own progress event may
-    reach the panel after the deployment's end)."""
-    def seen() -> dict | None:
-        step = running.deployment(auth, deployment_id)["steps"][step_id]
-        return step if step["state"] == state and step["detail"] else None
-
-    return wait_until(seen, 30, f"{step_id} {state} in the panel")
-
-
 def boots(running) -> dict[int, float | None]:
     """When each sandbox VM was last started (a reboot or a stop and start changes it)."""
     saved = json.loads((running.stack.sandbox / "proxmox.json").read_text())
@@ -102,7 +92,7 @@ def failed(running, operators, before_the_change) -> dict[str, dict]:
     finally:
         failing_activations(running)  # the cause is gone
     for operator, view in ended.items():  # the failed step's progress is the last the panel hears of it
-        step_when(running, operators[operator], view["id"], f"{operator}/peertube/nixos", "failed")
+        running.step_when(operators[operator], view["id"], f"{operator}/peertube/nixos", "failed")
     return {operator: running.deployment(operators[operator], view["id"]) for operator, view in ended.items()}
 
 
@@ -215,7 +205,7 @@ def test_going_back_succeeds_leaves_mastodon_untouched_and_removes_what_the_fail
     reasons = {c["reason"] for c in back["changes"] if c["action"] == "delete"}
     assert reasons == {"left by an unfinished deployment: PeerTube is switched off"}
     peertube_vm = made["vms"][f"{operator}-peertube"]
-    vm_step, bucket_step = (step_when(running, auth, back["id"], f"{operator}/peertube/{part}", "done") for part in ("vm", "bucket"))
+    vm_step, bucket_step = (running.step_when(auth, back["id"], f"{operator}/peertube/{part}", "done") for part in ("vm", "bucket"))
     assert vm_step["detail"] == f"VM {peertube_vm['vmid']} shut down; its disk is kept"
     assert bucket_step["detail"] == "access revoked, data kept"
 

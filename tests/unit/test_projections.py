@@ -162,3 +162,19 @@ async def test_a_rejected_configuration_shows_the_problems_by_field(panel):
     view = await shown(panel)
     assert view["state"] == "rejected"
     assert view["problems"] == [{"field": "initialUser.email", "message": "not an e-mail"}]
+
+
+async def test_every_step_of_a_removal_is_shown_from_its_plan_and_done_once_it_succeeded_before_its_own_progress(panel):
+    sweep = "acme/_/storage"
+    removal = SUBMITTED.caused(
+        PlanCreated, "configurator", deployment_id="dep-1", revision=1, domain="example.org", resources=(), origin="removal",
+        changes=(Change(resource_id=VM, action="delete", kind="vm", service="mastodon", reason="removed"),
+                 Change(resource_id=sweep, action="delete", kind="storage", service="_", reason="removed")),
+    )  # fmt: skip
+    await apply(panel, removal)
+
+    steps = (await shown(panel))["steps"]
+    assert {step: (info["state"], info["kind"]) for step, info in steps.items()} == {VM: ("pending", "vm"), sweep: ("pending", "storage")}
+
+    await apply(panel, started(), succeeded())
+    assert {step: info["state"] for step, info in (await shown(panel))["steps"].items()} == {VM: "done", sweep: "done"}
