@@ -13,6 +13,15 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(help="Fediversity control plane.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _every_command() -> None:
+    from runtime.logs import quiet_tls_close_noise
+
+    quiet_tls_close_noise()
+
+
 operator_app = typer.Typer(help="Operators of the panel.", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
 app.add_typer(__import__("fedi.storage", fromlist=["app"]).app, name="storage")

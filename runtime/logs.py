@@ -21,9 +21,24 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class _TlsCloseNoise(logging.Filter):
+    """asyncio warns on every TLS connection nats-py closes ("returning true from eof_received() has
+    no effect when using ssl"): nothing is wrong, and it would drown what matters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received()" not in record.getMessage()
+
+
+def quiet_tls_close_noise() -> None:
+    asyncio_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _TlsCloseNoise) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_TlsCloseNoise())
+
+
 def configure(service: str, level: str = "INFO") -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_tls_close_noise()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
