@@ -223,7 +223,8 @@ class Bus:
             sent: list[int] = []
             try:
                 for row in rows:  # one by one: the stream keeps the order they were written in
-                    headers = json.loads(row.headers) | {"Nats-Msg-Id": row.event_id}
+                    # Nats-Msg-Id: the stream drops a second copy; message_id: what tracing names the message by
+                    headers = json.loads(row.headers) | {"Nats-Msg-Id": row.event_id, "message_id": row.event_id}
                     correlation_id = headers.pop(CORRELATION, None)
                     with telemetry.attached(headers):
                         await self.broker.publish(

@@ -88,6 +88,7 @@ def each_handled_span_names_the_cause_of_its_message(spans, messages) -> None:
     for span in spans:
         handled = stored.get(span.attributes["fedi.stream_sequence"])
         assert handled is not None and handled.subject == span.attributes["messaging.destination_publish.name"], span.attributes
+        assert span.attributes["messaging.message.id"] == str(handled.message.event_id), "the span names the message it handled"
         causation = span.attributes.get("fedi.causation_id")
         assert causation == handled.message.causation_id, (span.name, span.resource.attributes["service.name"])
         if causation is not None:
