@@ -39,17 +39,19 @@ async def serve(settings: ServiceSettings, metadata: MetaData, migrations: Path,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     failed = asyncio.ensure_future(_first_failure(tasks))
-    await asyncio.wait([asyncio.ensure_future(stop.wait()), failed], return_when=asyncio.FIRST_COMPLETED)
-
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await bus.stop()
-    await database.close()
-    if failed.done() and failed.result() is not None:
-        log.error("service stopped after a failure", error=repr(failed.result()))
+    try:
+        await asyncio.wait([asyncio.ensure_future(stop.wait()), failed], return_when=asyncio.FIRST_COMPLETED)
+    finally:  # a signal, a background task that died, or this task cancelled: what was started stops
+        failure = failed.result() if failed.done() else None
+        failed.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await bus.stop()
+        await database.close()
+    if failure is not None:
+        log.error("service stopped after a failure", error=repr(failure))
         raise SystemExit(1)
-    failed.cancel()
     log.info("service stopped")
 
 

@@ -170,17 +170,15 @@ async def exporting_configurator(locked_nats, collector, transient_faults, tmp_p
     wired = []
 
     async def wire(bus, units):
-        wired.append((bus, units.database))
+        wired.append(bus)
         return await configurator.wire(bus, units, fleet_out=[])  # no campaign scheduler in the background
 
     service = asyncio.create_task(serve(Settings(), Base.metadata, migrations_of(configurator.__file__), wire))
     await eventually(lambda: consuming(locked_nats.url, service), "the configurator reading submissions")
     yield
-    service.cancel()  # serve() stops on a signal; stopping what it started is left to us
+    service.cancel()  # serve() stops what it started, its bus flushing its last spans while the collector listens
     await asyncio.gather(service, return_exceptions=True)
-    for bus, database in wired:
-        await bus.stop()  # its last spans go out while the collector still listens
-        await database.close()
+    for bus in wired:
         await asyncio.to_thread(bus.tracer_provider.shutdown)
 
 
