@@ -31,6 +31,7 @@ class OperatorRow:
     state: str
     state_text: str
     planned_start: datetime | None
+    """Only while it waits: a part that started did so when it could (apply now, a window open now), not as planned."""
     choice: str
     failure: str
     deployment_id: str | None
@@ -105,14 +106,16 @@ def left_to_do(state: str, rows: list[OperatorRow], open_waves: int, waves: int)
     lines = [f"{counts['waiting']} waiting, {counts['started']} being updated, {counts['completed']} updated, {failed} failed."]
     if waves:
         lines.append(f"{open_waves} of {waves} wave{'s' if waves != 1 else ''} open.")
+    # nothing more starts, yet a failed operator still runs its old configuration: not "nothing left"
+    done = f"Nothing more starts; {failed} failed operator{'s are' if failed != 1 else ' is'} not updated." if failed else "Nothing left to do."
     lines.append({
         "paused": "Paused: nothing more starts until it is resumed.",
         "halted": "Halted: too many failed; nothing more starts until it is resumed.",
         "cancelled": "Cancelled: nothing more starts.",
-        "completed": "Nothing left to do.",
+        "completed": done,
         "refused": "Nothing was sent to operators.",
         "requested": "The configurator has not scheduled it yet.",
-    }.get(state, "Operators are updated in their windows as their waves open." if counts["waiting"] or counts["started"] else "Nothing left to do."))
+    }.get(state, "Operators are updated in their windows as their waves open." if counts["waiting"] or counts["started"] else done))
     return lines
 
 
@@ -128,7 +131,7 @@ async def dashboard(context: Context, campaign_id: str) -> dict[str, Any]:
     rows = [
         OperatorRow(
             operator_id=o.operator_id, wave=o.wave + 1, state=o.state, state_text=words.PART_STATES.get(o.state, o.state),
-            planned_start=o.planned_start, choice=_choice(o.choice, choices.get(o.operator_id), windows.get(o.operator_id)),
+            planned_start=o.planned_start if o.state == "waiting" else None, choice=_choice(o.choice, choices.get(o.operator_id), windows.get(o.operator_id)),
             failure=o.reason if o.state in words.FAILED else "", deployment_id=o.deployment_id,
             downtime_text=words.downtime_words(o.downtime_minutes), changes=o.changes,
         )

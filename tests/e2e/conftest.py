@@ -98,6 +98,21 @@ class Running:
         return {"proxmox": self.proxmox_control("faults", {}, "DELETE")["taken"], "garage": garage.json()["taken"]}
 
 
+def mastodon(operator: str) -> dict:
+    """Mastodon alone on the operator's domain."""
+    return mastodon_and_pixelfed(f"{operator}.example") | {"pixelfed": {"enable": False}}
+
+
+def deploy_all(running, tokens: dict, configuration) -> dict[str, dict]:
+    """Each operator submits its configuration at once; every deployment as it ended."""
+    submitted = {}
+    for operator, auth in tokens.items():
+        response = running.submit(auth, configuration(operator))
+        assert response.status_code == 202, response.text
+        submitted[operator] = response.json()["deployment_id"]
+    return {operator: running.wait_for(tokens[operator], deployment_id) for operator, deployment_id in submitted.items()}
+
+
 def _in(view: dict, states) -> dict | None:
     return view if view["state"] in states else None
 

@@ -2,13 +2,15 @@
 a provider admin writes an update, previews who it affects and sends the notices; the operator, who
 has a deployment, sees the notice in the navigation and on the maintenance page and picks a weekly
 window; the provider's dashboard, left open, refreshes itself and shows that choice and the new
-planned start. Screenshots go to screenshots/panel/ (campaign-*.png)."""
+planned start. Then a second update runs for real, wave by wave, with one operator's NixOS activation
+failing, while the provider watches its page. Screenshots go to screenshots/panel/ (campaign-*.png)."""
 
 import json
 import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,7 +18,8 @@ import pytest
 
 from fedi.stack import Stack
 from runtime.nats_server import free_port
-from tests.e2e.conftest import Running, mastodon_and_pixelfed
+from sandbox.nixos_target import state
+from tests.e2e.conftest import Running, deploy_all, mastodon, mastodon_and_pixelfed
 from tests.e2e.test_panel_browser import ADMIN, PASSWORD, SCREENSHOTS, browser  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +31,8 @@ DEFAULT_DAY = DAYS[(TODAY + timedelta(days=3)).weekday()]
 CHOSEN = TODAY + timedelta(days=5)
 CHOSEN_DAY = DAYS[CHOSEN.weekday()]
 EXPECTED_START = datetime.combine(CHOSEN, time(3, 0), ZoneInfo("Europe/Amsterdam")).astimezone(UTC)
+NEWCOMERS = {"north": "Asia/Tokyo", "south": "America/Sao_Paulo"}
+"""Operators who join after the first update, each in a time zone of its own."""
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +104,49 @@ def provider(browser, running):  # noqa: F811
     page.context.close()
 
 
+@pytest.fixture(scope="module")
+def newcomers(running) -> dict[str, dict]:
+    """Two more operators, each with Mastodon deployed; their API tokens."""
+    with ThreadPoolExecutor(1) as aside:  # Playwright's sync API keeps an event loop running on this thread
+        tokens = dict(zip(NEWCOMERS, aside.map(running.operator, NEWCOMERS), strict=True))
+    ended = deploy_all(running, tokens, mastodon)
+    assert {name: view["state"] for name, view in ended.items()} == dict.fromkeys(NEWCOMERS, "succeeded"), ended
+    return tokens
+
+
+def new_update(provider, title: str, why: str, changes: str, **fields: str) -> None:
+    """The provider's form for a new update, filled in (labels as keys of `fields`), not yet previewed."""
+    provider.get_by_role("navigation").get_by_role("link", name="Updates").click()
+    provider.get_by_role("link", name="New update…").click()
+    provider.get_by_label("Title").fill(title)
+    provider.get_by_label("Why").fill(why)
+    provider.get_by_label("Notice in days").fill("0")
+    provider.get_by_label("Policy changes (YAML)").fill(changes)
+    for label, value in fields.items():
+        provider.get_by_label(label).fill(value)
+
+
+def reloaded_until(page, path: str, shown):
+    """`shown` (a locator), once the page at `path`, reloaded every half second for up to 30 s, shows it."""
+    page.goto(path)
+    for _ in range(60):
+        if shown.count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    return shown
+
+
+def open_now(timezone: str) -> dict:
+    """A weekly window of four hours that opened an hour ago in that time zone."""
+    opened = datetime.now(ZoneInfo(timezone)) - timedelta(hours=1)
+    return {"day": DAYS[opened.weekday()], "start": f"{opened:%H:%M}", "duration_minutes": 240, "timezone": timezone}
+
+
 def test_the_provider_previews_an_update_then_sends_its_notices(operator, provider, shots):
     from playwright.sync_api import expect
 
-    provider.get_by_role("navigation").get_by_role("link", name="Updates").click()
-    provider.get_by_role("link", name="New update…").click()
-    provider.get_by_label("Title").fill("Fediversity 25.05")
-    provider.get_by_label("Why").fill("Security fixes in Mastodon and Pixelfed.")
-    provider.get_by_label("Notice in days").fill("0")
-    provider.get_by_label("Policy changes (YAML)").fill('release: "25.05"')
+    new_update(provider, "Fediversity 25.05", "Security fixes in Mastodon and Pixelfed.", 'release: "25.05"')
     shots(provider, "01-new-update")
     provider.get_by_role("button", name="Preview").click()
 
@@ -147,11 +186,7 @@ def test_the_operator_reads_the_notice_and_picks_a_weekly_window(operator, shots
     expect(operator.locator("#window-in-effect")).to_have_text(f"{CHOSEN_DAY.capitalize()}s from 03:00 for 2 hours (Europe/Amsterdam)")
     local = EXPECTED_START.astimezone(ZoneInfo("Europe/Amsterdam"))
     planned = f"{local:%A} {local.day} {local:%B %Y}, 03:00 Europe/Amsterdam ({EXPECTED_START:%H:%M} UTC)"
-    for _ in range(60):  # the configurator's new planned start arrives as a notice of its own
-        if operator.locator(".planned-start", has_text=planned).count():
-            break
-        operator.wait_for_timeout(500)
-        operator.reload()
+    reloaded_until(operator, "/maintenance", operator.locator(".planned-start", has_text=planned))  # a notice of its own
     expect(update.locator(".planned-start")).to_have_text(planned)
     shots(operator, "05-window-chosen")
 
@@ -173,3 +208,59 @@ def test_the_update_and_the_choice_are_in_the_audit_log(running):
     ours = [(r["actor"], r["action"], r["target"]) for r in records if r["action"].startswith(("campaign.", "maintenance."))]
     assert [entry[:2] for entry in ours] == [(ADMIN[0], "campaign.requested"), ("alice@shop.example", "maintenance.window")]
     assert ours[1][2] == "shop" and re.fullmatch(r"[0-9a-f-]{36}", ours[0][2])
+
+
+def test_the_provider_watches_an_update_run_wave_by_wave_and_a_failed_operator_go_back(operator, provider, newcomers, running, shots):
+    from playwright.sync_api import expect
+
+    new_update(provider, "Fediversity 25.11", "A new Mastodon release.", 'release: "25.11"',
+               **{"Canary wave": "1", "Growth": "4", "Soak in minutes": "0", "Failure threshold in %": "50"})
+    provider.get_by_role("button", name="Preview").click()
+    expect(provider.locator("#preview-summary")).to_have_text("3 operators to update · 0 whose configuration no longer fits · 0 not affected.")
+    provider.get_by_role("button", name="Send notices").click()
+
+    expect(provider).to_have_url(re.compile(r"/admin/campaigns/[0-9a-f-]{36}$"))
+    provider.evaluate("() => { window.neverReloaded = true; }")
+    rows = provider.locator("#operators tr.operator")
+    expect(rows).to_have_count(3, timeout=30_000)
+    waves, left = provider.locator("ol.waves li"), provider.locator("#left li")
+    expect(waves).to_have_text(["1 operator · open", "2 operators · not open yet"])
+    expect(left).to_have_text(["3 waiting, 0 being updated, 0 updated, 0 failed.", "1 of 2 waves open.",
+                               "Operators are updated in their windows as their waves open."])
+    wave = {name: int(provider.locator(f"tr[data-operator={name}] td.num").inner_text()) for name in ("shop", *NEWCOMERS)}
+    canary = next(name for name, number in wave.items() if number == 1)
+    failing = min(name for name in NEWCOMERS if wave[name] == 2)
+    succeeding = sorted(set(wave) - {failing})
+    nixos = running.stack.sandbox / "nixos"
+    state.set_failing(nixos, [f"{failing}-mastodon@25.11"])
+    try:
+        with state.locked(nixos):  # every NixOS switch waits here: the updates that start stay under way
+            for name, timezone in NEWCOMERS.items():
+                chosen = running.api.post("/api/v1/maintenance/choice", json={"kind": "window", "window": open_now(timezone)},
+                                          headers=newcomers[name])
+                assert chosen.status_code == 202, chosen.text
+            update = reloaded_until(operator, "/maintenance", operator.locator("article.update", has_text="Fediversity 25.11"))
+            update.get_by_role("button", name="Apply now").click()
+
+            under_way = {canary, "shop"}  # the canary's window is open now; shop asked for its update at once
+            for name in wave:
+                expect(provider.locator(f"tr[data-operator={name}] td .badge")).to_have_text(
+                    "being updated" if name in under_way else "waiting for its time", timeout=30_000)
+            expect(waves).to_have_text(["1 operator · open", "2 operators · not open yet"])
+            expect(left.first).to_have_text(f"{3 - len(under_way)} waiting, {len(under_way)} being updated, 0 updated, 0 failed.")
+            shots(provider, "running")
+        failed = provider.locator(f"tr[data-operator={failing}]")
+        expect(failed.locator(".badge")).to_have_text("failed; back on the last good configuration", timeout=60_000)
+        expect(failed.locator(".failure")).to_contain_text(f"the activation of {failing}-mastodon failed")
+    finally:
+        state.set_failing(nixos, [])
+    for name in succeeding:
+        expect(provider.locator(f"tr[data-operator={name}] td .badge")).to_have_text("updated", timeout=30_000)
+        expect(provider.locator(f"tr[data-operator={name}] .failure")).to_have_text("")
+    expect(waves).to_have_text(["1 operator · open", "2 operators · open"])
+    expect(provider.locator("#campaign-state")).to_have_text("completed", timeout=30_000)
+    expect(left).to_have_text(["0 waiting, 0 being updated, 2 updated, 1 failed.", "2 of 2 waves open.",
+                               "Nothing more starts; 1 failed operator is not updated."])
+    expect(rows.locator(".planned-start")).to_have_text(["—"] * 3)  # they started when they could, not as first planned
+    assert provider.evaluate("() => window.neverReloaded") is True, "the page refreshed itself, never reloaded"
+    shots(provider, "completed")

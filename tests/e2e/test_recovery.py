@@ -10,16 +10,12 @@ import pytest
 
 from sandbox.nixos_target import records, state
 from services.orchestrator.adapters.dns import PowerDns
-from tests.e2e.conftest import mastodon_and_pixelfed, wait_until
+from tests.e2e.conftest import deploy_all, mastodon
 
 pytestmark = pytest.mark.e2e
 
 RETRIES, GOES_BACK = "wayne", "stark"
 """The operator who tries the failed change again, and the one who goes back."""
-
-
-def mastodon(operator: str) -> dict:
-    return mastodon_and_pixelfed(f"{operator}.example") | {"pixelfed": {"enable": False}}
 
 
 def with_peertube(operator: str) -> dict:
@@ -29,16 +25,6 @@ def with_peertube(operator: str) -> dict:
 def failing_activations(running, *operators: str) -> None:
     """The NixOS activation of these operators' PeerTube machines fails, every time, until changed."""
     state.set_failing(running.stack.sandbox / "nixos", [f"{operator}-peertube" for operator in operators])
-
-
-def deploy_all(running, tokens: dict, configuration) -> dict[str, dict]:
-    """Each operator submits its configuration at once; every deployment as it ended."""
-    submitted = {}
-    for operator, auth in tokens.items():
-        response = running.submit(auth, configuration(operator))
-        assert response.status_code == 202, response.text
-        submitted[operator] = response.json()["deployment_id"]
-    return {operator: running.wait_for(tokens[operator], deployment_id) for operator, deployment_id in submitted.items()}
 
 
 def held_by(running, operator: str) -> dict[str, object]:

@@ -161,13 +161,32 @@ async def test_the_dashboard_shows_the_state_waves_every_operator_and_what_is_le
     assert "1 operator · open" in shown and "4 operators · not open yet" in shown
     rows = {row: words(cells) for row, cells in re.findall(r'data-operator="(\w+)">(.*?)</tr>', page, flags=re.S)}
     assert rows["acme"] == "acme 1 waiting for its time 2030-06-06 01:00 UTC own window: Thursdays from 03:00 for 2 hours (Europe/Amsterdam) about 2 minutes"
-    assert rows["blue"].endswith("failed after its wave opens apply now about 2 minutes blue/mastodon/nixos: the switch failed")
+    assert rows["blue"].endswith("failed — apply now about 2 minutes blue/mastodon/nixos: the switch failed")
     assert "being updated" in rows["cyan"]
     assert "1 waiting, 1 being updated, 0 updated, 1 failed." in shown and "1 of 2 waves open." in shown
     assert "Pause" in shown and "Cancel the update" in shown and "Resume" not in shown
     assert 'data-live="yes"' in page and '<script src="/static/dashboard.js" defer></script>' in page
     listing = words((await staff.get("/admin/campaigns")).text)
     assert "Fediversity 25.05 security running" in listing
+
+
+async def test_a_part_that_started_shows_no_planned_start_and_a_finished_update_names_who_is_not_updated(panel, staff):
+    acme, blue, cyan = status().operators
+    finished = (acme.model_copy(update={"state": "completed"}),  # it started in a window open at once, not at its planned start
+                blue.model_copy(update={"state": "rolled_back", "planned_start": NOW + timedelta(days=3)}),
+                cyan.model_copy(update={"state": "waiting", "planned_start": None}))
+    panel.fleet.campaigns = [status(operators=finished)]
+    page = (await staff.get("/admin/campaigns/c1")).text
+    cells = dict(re.findall(r'data-operator="(\w+)">.*?<td class="planned-start">(.*?)</td>', page, flags=re.S))
+    assert cells == {"acme": "—", "blue": "—", "cyan": "after its wave opens"}
+
+    panel.fleet.campaigns = [status(state="completed", open_waves=2, operators=finished[:2])]
+    shown = words((await staff.get("/admin/campaigns/c1")).text)
+    assert "0 waiting, 0 being updated, 1 updated, 1 failed. 2 of 2 waves open. Nothing more starts; 1 failed operator is not updated." in shown
+    assert "Nothing left to do" not in shown
+
+    panel.fleet.campaigns = [status(state="completed", open_waves=2, operators=finished[:1])]
+    assert "0 waiting, 0 being updated, 1 updated, 0 failed. 2 of 2 waves open. Nothing left to do." in words((await staff.get("/admin/campaigns/c1")).text)
 
 
 async def test_pause_resume_and_cancel_are_sent_and_audited_when_they_apply(panel, staff):
