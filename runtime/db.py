@@ -32,6 +32,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+READ_ONLY = "fedi_read_only"
+"""Execution option of `Database.reader()`'s sessions."""
+
+
+def _sqlite_begin(connection) -> None:
+    # IMMEDIATE: take the write lock up front, so concurrent writers wait (busy_timeout) instead of
+    # failing when a read transaction tries to become a write transaction. A reader never writes, so
+    # it begins deferred and reads its WAL snapshot beside the writer instead of queueing for the lock.
+    connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
 _MIGRATING = asyncio.Lock()
 """Alembic keeps its migration context in a module global: one migration at a time per process."""
 
@@ -44,15 +55,17 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            # IMMEDIATE: take the write lock up front, so concurrent writers wait (busy_timeout)
-            # instead of failing when a read transaction tries to become a write transaction.
-            event.listen(
-                self.engine.sync_engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE")
-            )
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.readers = async_sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    def reader(self) -> AsyncSession:
+        """A session for reading only: on SQLite it does not wait for the write lock (nor hold it), so
+        pages read while the service writes; a write through it may fail as busy at once."""
+        return self.readers()
 
     async def migrate(self, migrations_dir: Path) -> None:
         """Bring the schema to the newest revision of that service's migrations."""

@@ -84,7 +84,7 @@ def router(context: Context) -> APIRouter:
     async def principal(credentials_: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
         if credentials_ is not None:
             token_hash = operators.hash_token(credentials_.credentials)
-            async with context.units.database.session() as session:
+            async with context.units.database.reader() as session:
                 operator_id = await Panel(session).operator_of_token(token_hash)
                 user = None if operator_id else await Accounts(session).user_of_token(token_hash)
             if operator_id:
@@ -126,7 +126,7 @@ def router(context: Context) -> APIRouter:
     @api.get("/configuration")
     async def get_configuration(operator_id: Operator) -> dict:
         """The operator's current configuration: its newest revision that did not fail, was not refused and was not cancelled."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             configuration = await operators.current_configuration(session, operator_id)
         if configuration is None:
             raise _http(status.HTTP_404_NOT_FOUND, "no configuration submitted yet")
@@ -171,13 +171,13 @@ def router(context: Context) -> APIRouter:
     @api.get("/deployments")
     async def list_deployments(operator_id: Operator) -> list[dict]:
         """Every deployment of the operator, newest first."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             return [view.as_dict() for view in await Panel(session).deployments(operator_id)]
 
     @api.get("/deployments/{deployment_id}")
     async def get_deployment(deployment_id: str, operator_id: Operator) -> dict:
         """One deployment: state, steps, progress, ETA, URLs or the reason it failed."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             view = await Panel(session).deployment(operator_id, deployment_id)
         if view is None:
             raise _http(status.HTTP_404_NOT_FOUND, "no such deployment")
@@ -223,7 +223,7 @@ def router(context: Context) -> APIRouter:
     @api.get("/credentials")
     async def list_credentials(operator_id: Operator) -> list[dict]:
         """The operator's service admin accounts, and whether each password was already shown."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             found = await Panel(session).admin_accounts(operator_id)
         return [{"service": c.service, "username": c.username, "revealed": c.revealed_at is not None} for c in found]
 
@@ -332,7 +332,7 @@ def router(context: Context) -> APIRouter:
     async def admin_operators(_admin: Admin) -> list[dict]:
         """Every operator with their latest deployment, storage use and what their last succeeded deployment holds
         (`holds`: vms, cores, memory_mib, disk_gib, buckets, dns_records) (provider admins)."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             return await Provider(session).operators()
 
     @api.get("/admin/operators/{operator_id}")

@@ -43,7 +43,7 @@ async def bus_board(context: Context) -> dict:
         letters = await context.watch.dead_letters() if health.dead_letters else []
     except Unavailable:
         answered = False
-    async with context.units.database.session() as session:
+    async with context.units.database.reader() as session:
         quiet = await Provider(session).stuck(moment - timedelta(minutes=context.settings.stuck_minutes))
     stuck = [_stuck(view, moment) for view in quiet]
     return {

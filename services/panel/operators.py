@@ -66,12 +66,7 @@ async def current_configuration(session: AsyncSession, operator_id: str) -> Oper
     the newest revision that did not fail, was not refused and was not cancelled (it succeeded, or is
     still on its way); the latest revision when none did."""
     panel = Panel(session)
-    states = {view.revision: view.state for view in await panel.deployments(operator_id) if view.origin == "operator"}
-    number = await panel.next_revision(operator_id) - 1
-    for candidate in range(number, 0, -1):
-        if states.get(candidate) not in UNDONE:
-            return _configuration(await panel.revision(operator_id, candidate))
-    return await latest_configuration(session, operator_id)
+    return _configuration(await panel.latest_revision(operator_id, skipping=UNDONE) or await panel.latest_revision(operator_id))
 
 
 async def deployed_configuration(session: AsyncSession, operator_id: str, view: DeploymentView) -> OperatorConfiguration | None:

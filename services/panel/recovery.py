@@ -51,7 +51,7 @@ async def _failed_and_newest(panel: Panel, operator_id: str, deployment_id: str)
         raise NoSuchDeployment(deployment_id)
     if view.state != "failed":
         raise NotNow("Only a deployment that failed can be tried again or undone.")
-    if (await panel.deployments(operator_id))[0].id != view.id:
+    if (await panel.latest(operator_id)).id != view.id:
         raise NotNow("Something newer was deployed since this one failed, so it can no longer be tried again or undone. See your history.")
     return view
 

@@ -24,6 +24,7 @@ from contracts.events import (
 from contracts.resources import (AccountResource, AccountSpec, BucketResource, BucketSpec, DnsRecordSpec, DnsResource, NixosResource,
                                  NixosSpec, Problem, VmResource, VmSpec)
 from runtime.event_chain import Traced
+from services.panel import projections
 from tests.unit.test_panel_harness import PASSWORD, configuration_form, panel, text_of, words  # noqa: F401
 
 PASSWORD_OF_ALICE = "Vq3-generated-admin-password"
@@ -300,6 +301,19 @@ async def test_the_history_lists_every_deployment_with_its_revision_and_outcome(
     rows = re.findall(r"<tr class=\"state-(\w+)\">\s*<td>(\d+)</td>", (await browser.get("/deployments")).text)
     assert rows == [("failed", "2"), ("succeeded", "1")]
     assert "the bus was down" in text_of((await browser.get("/deployments")).text)
+
+
+async def test_pages_open_while_an_event_is_being_recorded_and_show_it_once_it_is(panel):
+    browser = await panel.logged_in("ann@acme.example", "acme")
+    deployment_id, submitted = await deploy(panel, browser)
+    async with panel.context.units() as uow:  # a consumer in the middle of recording the plan: it holds the write lock
+        await projections.HANDLERS[PlanCreated](planned(submitted, deployment_id), uow)
+        await uow.session.flush()
+        for page in ("/", "/configure", "/deployments", f"/deployments/{deployment_id}"):
+            assert (await browser.get(page)).status_code == 200, page
+        assert "Working out the plan" in words((await browser.get(f"/deployments/{deployment_id}")).text)
+        await uow.commit()
+    assert "Working out the plan" not in words((await browser.get(f"/deployments/{deployment_id}")).text)
 
 
 async def test_the_trace_page_shows_the_chain_of_events_each_under_its_cause(panel):

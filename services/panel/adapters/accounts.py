@@ -22,11 +22,11 @@ class Accounts:
         return (await self.session.execute(select(User).where(User.operator_id == operator_id))).scalar()
 
     async def session_of(self, id_hash: str) -> tuple[WebSession, User] | None:
-        web_session = await self.session.get(WebSession, id_hash)
-        if web_session is None or aware(web_session.expires_at) <= now():
+        query = select(WebSession, User).join(User, User.id == WebSession.user_id).where(WebSession.id_hash == id_hash)
+        found = (await self.session.execute(query)).first()
+        if found is None or aware(found[0].expires_at) <= now():
             return None
-        user = await self.session.get(User, web_session.user_id)
-        return (web_session, user) if user else None
+        return found[0], found[1]
 
     async def end_session(self, id_hash: str) -> None:
         await self.session.execute(delete(WebSession).where(WebSession.id_hash == id_hash))

@@ -5,7 +5,7 @@ configuration revisions and drafts under review, and read models built from othe
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, Select, String, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -191,6 +191,10 @@ class DeploymentView(Base):
         }
 
 
+def _newest_first(query: Select, operator_id: str) -> Select:
+    return query.where(DeploymentView.operator_id == operator_id).order_by(DeploymentView.created_at.desc(), DeploymentView.revision.desc())
+
+
 class Panel:
     """Queries of one operator's data; every one is scoped to the operator it is given."""
 
@@ -205,9 +209,15 @@ class Panel:
         query = select(func.max(Revision.number)).where(Revision.operator_id == operator_id)
         return ((await self.session.execute(query)).scalar() or 0) + 1
 
-    async def latest_revision(self, operator_id: str) -> Revision | None:
-        query = select(Revision).where(Revision.operator_id == operator_id).order_by(Revision.number.desc()).limit(1)
-        return (await self.session.execute(query)).scalar()
+    async def latest_revision(self, operator_id: str, skipping: tuple[str, ...] = ()) -> Revision | None:
+        """The operator's newest revision, but those whose own deployment ended in one of the `skipping` states."""
+        query = select(Revision).where(Revision.operator_id == operator_id)
+        if skipping:
+            ended = select(DeploymentView.revision).where(
+                DeploymentView.operator_id == operator_id, DeploymentView.origin == "operator", DeploymentView.state.in_(skipping)
+            )
+            query = query.where(Revision.number.not_in(ended))
+        return (await self.session.execute(query.order_by(Revision.number.desc()).limit(1))).scalar()
 
     async def revision(self, operator_id: str, number: int) -> Revision | None:
         return await self.session.get(Revision, (operator_id, number))
@@ -217,12 +227,10 @@ class Panel:
         return view if view and view.operator_id == operator_id else None
 
     async def deployments(self, operator_id: str) -> list[DeploymentView]:
-        query = (
-            select(DeploymentView)
-            .where(DeploymentView.operator_id == operator_id)
-            .order_by(DeploymentView.created_at.desc(), DeploymentView.revision.desc())
-        )
-        return list((await self.session.execute(query)).scalars())
+        return list((await self.session.execute(_newest_first(select(DeploymentView), operator_id))).scalars())
+
+    async def latest(self, operator_id: str) -> DeploymentView | None:
+        return (await self.session.execute(_newest_first(select(DeploymentView), operator_id).limit(1))).scalar()
 
     async def draft(self, operator_id: str) -> Draft | None:
         return await self.session.get(Draft, operator_id)
@@ -243,10 +251,10 @@ class Panel:
     async def _removed(self, operator_id: str) -> set[str]:
         """Resources whose last word among the succeeded deployments, newest first, was their deletion."""
         last: dict[str, str] = {}
-        for view in await self.deployments(operator_id):
-            if view.state == "succeeded":
-                for change in json.loads(view.changes_json):
-                    last.setdefault(change["resource_id"], change["action"])
+        query = _newest_first(select(DeploymentView.changes_json), operator_id).where(DeploymentView.state == "succeeded")
+        for changes_json in (await self.session.execute(query)).scalars():
+            for change in json.loads(changes_json):
+                last.setdefault(change["resource_id"], change["action"])
         return {resource_id for resource_id, action in last.items() if action == "delete"}
 
     async def credential(self, operator_id: str, service: str) -> Credential | None:
@@ -254,7 +262,10 @@ class Panel:
 
     async def last_succeeded(self, operator_id: str, origins: tuple[str, ...] | None = None) -> DeploymentView | None:
         """The operator's newest succeeded deployment (of these origins only, when given)."""
-        return next((v for v in await self.deployments(operator_id) if v.state == "succeeded" and (origins is None or v.origin in origins)), None)
+        query = _newest_first(select(DeploymentView), operator_id).where(DeploymentView.state == "succeeded")
+        if origins is not None:
+            query = query.where(DeploymentView.origin.in_(origins))
+        return (await self.session.execute(query.limit(1))).scalar()
 
     async def usage(self, operator_id: str) -> list[BucketUsage]:
         query = select(BucketUsage).where(BucketUsage.operator_id == operator_id).order_by(BucketUsage.bucket)

@@ -1,5 +1,7 @@
 """The operator's home page, API tokens, and deleting the account."""
 
+import json
+
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import RedirectResponse
 
@@ -16,14 +18,15 @@ from .security import Guards, Visitor
 
 async def overview(context: Context, operator_id: str) -> dict:
     """What the home page shows: services and their addresses, the latest deployment, passwords not yet shown."""
-    async with context.units.database.session() as session:
+    async with context.units.database.reader() as session:
         panel = Panel(session)
         operator = await session.get(Operator, operator_id)
         configuration = await operators.current_configuration(session, operator_id)
-        views = [view.as_dict() for view in await panel.deployments(operator_id)]
+        latest = await panel.latest(operator_id)
+        good = latest if latest is None or latest.state == "succeeded" else await panel.last_succeeded(operator_id)
         credentials = await panel.admin_accounts(operator_id)
         usage = await panel.usage(operator_id)
-    urls = next((view["urls"] for view in views if view["state"] == "succeeded"), {})
+    urls = json.loads(good.urls_json) if good else {}
     services = [
         {"name": name, "enabled": configuration.service(name).enable, "url": urls.get(name)}
         for name in SERVICES
@@ -32,7 +35,7 @@ async def overview(context: Context, operator_id: str) -> dict:
         "operator": operator,
         "configuration": configuration,
         "services": services,
-        "latest": views[0] if views else None,
+        "latest": latest.as_dict() if latest else None,
         "accounts": credentials,
         "usage": usage,
         "states": DEPLOYMENT_STATES,

@@ -13,7 +13,7 @@ from .security import Guards, NotFound, Visitor
 
 
 async def operator_detail(context: Context, operator_id: str) -> dict:
-    async with context.units.database.session() as session:
+    async with context.units.database.reader() as session:
         operator = await session.get(Operator, operator_id)
         if operator is None:
             raise NotFound()
@@ -36,7 +36,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
     @pages.get("/admin/operators")
     async def operator_list(request: Request, who: Visitor = Depends(guards.admin)):
         """Every operator, the state of their latest deployment, what it holds and what storage they use."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             rows = await Provider(session).operators()
         return render.page(request, who, "admin_operators.html", operators=rows, states=DEPLOYMENT_STATES)
 

@@ -36,7 +36,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
     @pages.get("/configure")
     async def configure_page(request: Request, who: Visitor = Depends(guards.operator)):
         """The configuration form, filled with the draft under review or what was submitted last (to fix it, if it failed)."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             draft = await Panel(session).draft(who.operator_id)
             current = await operators.latest_configuration(session, who.operator_id)
         if draft is not None:
@@ -89,7 +89,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
     @pages.get("/review")
     async def review(request: Request, who: Visitor = Depends(guards.operator)):
         """The plan of the draft, in words, before anything is deployed."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             draft = await Panel(session).draft(who.operator_id)
         if draft is None:
             return see("/configure")

@@ -22,7 +22,7 @@ log = logs.get("panel")
 
 
 async def own_view(context: Context, operator_id: str, deployment_id: str) -> DeploymentView:
-    async with context.units.database.session() as session:
+    async with context.units.database.reader() as session:
         view = await Panel(session).deployment(operator_id, deployment_id)
     if view is None:
         raise NotFound()
@@ -35,7 +35,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
     @pages.get("/deployments")
     async def history(request: Request, who: Visitor = Depends(guards.operator)):
         """Every deployment of the operator, newest first."""
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             views = [view.as_dict() for view in await Panel(session).deployments(who.operator_id)]
             titles = await Fleetwide(session).titles({view["campaign_id"] for view in views if view["campaign_id"]})
         return render.page(request, who, "deployments.html", deployments=views, states=wording.DEPLOYMENT_STATES, titles=titles)
@@ -44,7 +44,7 @@ def router(context: Context, render: Renderer, guards: Guards) -> APIRouter:
     async def deployment(request: Request, deployment_id: str, who: Visitor = Depends(guards.operator)):
         """One deployment: live progress, then its URLs and admin passwords, or what failed."""
         view = (await own_view(context, who.operator_id, deployment_id)).as_dict()
-        async with context.units.database.session() as session:
+        async with context.units.database.reader() as session:
             panel = Panel(session)
             accounts = [c for c in await panel.admin_accounts(who.operator_id) if c.service in view["urls"]]
             titles = await Fleetwide(session).titles({view["campaign_id"]} if view["campaign_id"] else set())

@@ -132,7 +132,7 @@ def guards(context: Context, cookies: Cookies) -> Guards:
     async def visitor(request: Request) -> Visitor:
         session_id = cookies.session_id(request)
         if session_id:
-            async with context.units.database.session() as session:
+            async with context.units.database.reader() as session:
                 found = await Accounts(session).session_of(digest(session_id))
                 unread = await Maintenance(session, found[1].operator_id).unread() if found and found[1].operator_id else 0
             if found:
