@@ -78,8 +78,9 @@ def _update(part: PartView, campaign: CampaignView | None, notice: Notice | None
         reason=part.reason if state in words.FAILED else "",
         changes=notice.changes if notice else [],
         downtime_text=words.downtime_words(notice.downtime_minutes) if notice else "",
-        planned_start=notice.planned_start if notice else None,
-        planned_text=words.planned_words(notice.planned_start, timezone) if notice else words.FIRST_WAVE,
+        # once it started it did so when it could (apply now, a window open now, the deadline), not as planned
+        planned_start=notice.planned_start if notice and part.state == "waiting" else None,
+        planned_text=(words.planned_words(notice.planned_start, timezone) if notice else words.FIRST_WAVE) if part.state == "waiting" else "",
         window_text=words.window_words(notice.window) if notice else "",
         deadline=notice.deadline if notice else None,
         last_deferral_day=last_deferral_day(notice.defer_limit, timezone) if notice else None,

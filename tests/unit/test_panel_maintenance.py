@@ -191,6 +191,7 @@ async def test_an_update_under_way_or_cancelled_offers_no_choice_any_more(panel,
 
     first, second = section(page, 'id="update-c1"'), section(page, 'id="update-c2"')
     assert "being updated" in text_of(first) and 'href="/deployments/d-77"' in first and "Apply now" not in first
+    assert "Planned start" not in text_of(first), "it started when it could, not as first planned"
     assert "cancelled by the provider" in text_of(second) and "Apply now" not in second
     refused = await ann.submit("/maintenance", "/maintenance/c1/apply-now", {})
     assert refused.status_code == 409 and "not waiting to start any more" in words(refused.text)
@@ -263,7 +264,7 @@ async def test_every_order_of_an_updates_events_ends_in_the_same_place(panel):
         ordered = events(f"c{number}")
         await panel.apply(*(ordered[i] for i in order))
     shown = {(u.state, u.reason, u.planned_start, u.deployment_id) for u in (await overview(panel.context, "acme"))["updates"]}
-    assert shown == {("rolled_back", "vm: out of memory", datetime(2030, 1, 6, tzinfo=UTC), "d-1")}
+    assert shown == {("rolled_back", "vm: out of memory", None, "d-1")}
 
 
 async def test_a_campaigns_state_follows_the_newest_word_and_a_cancellation_is_final(panel):
