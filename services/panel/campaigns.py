@@ -12,6 +12,7 @@ from contracts.fleet import FLEET, CampaignControlRequested, CampaignRequested, 
 from .adapters.bus import Unavailable
 from .adapters.maintenance import CampaignView, ChoiceRecord, Fleetwide
 from .domain import fleet_words as words
+from .domain.wording import reason_words
 from .fleet_projections import campaign_view
 from .maintenance import choice_text
 from .web.context import Context
@@ -132,7 +133,7 @@ async def dashboard(context: Context, campaign_id: str) -> dict[str, Any]:
         OperatorRow(
             operator_id=o.operator_id, wave=o.wave + 1, state=o.state, state_text=words.PART_STATES.get(o.state, o.state),
             planned_start=o.planned_start if o.state == "waiting" else None, choice=_choice(o.choice, choices.get(o.operator_id), windows.get(o.operator_id)),
-            failure=o.reason if o.state in words.FAILED else "", deployment_id=o.deployment_id,
+            failure=reason_words(o.reason) if o.state in words.FAILED else "", deployment_id=o.deployment_id,
             downtime_text=words.downtime_words(o.downtime_minutes), changes=o.changes,
         )
         for o in (status.operators if status else ())

@@ -14,6 +14,7 @@ from .adapters.maintenance import CampaignView, ChoiceRecord, Maintenance, Notic
 from .adapters.store import now
 from .domain import fleet_words as words
 from .domain.maintenance import checked_deferral, checked_window, last_deferral_day
+from .domain.wording import reason_words
 from .web.context import Context
 
 PRODUCER = "panel"
@@ -75,7 +76,7 @@ def _update(part: PartView, campaign: CampaignView | None, notice: Notice | None
         state=state,
         state_text=words.PART_STATES.get(state, state),
         why=(notice.reason if notice else "") or (campaign.reason if campaign else ""),
-        reason=part.reason if state in words.FAILED else "",
+        reason=reason_words(part.reason) if state in words.FAILED else "",
         changes=notice.changes if notice else [],
         downtime_text=words.downtime_words(notice.downtime_minutes) if notice else "",
         # once it started it did so when it could (apply now, a window open now, the deadline), not as planned

@@ -161,7 +161,7 @@ async def test_the_dashboard_shows_the_state_waves_every_operator_and_what_is_le
     assert "1 operator · open" in shown and "4 operators · not open yet" in shown
     rows = {row: words(cells) for row, cells in re.findall(r'data-operator="(\w+)">(.*?)</tr>', page, flags=re.S)}
     assert rows["acme"] == "acme 1 waiting for its time 2030-06-06 01:00 UTC own window: Thursdays from 03:00 for 2 hours (Europe/Amsterdam) about 2 minutes"
-    assert rows["blue"].endswith("failed — apply now about 2 minutes blue/mastodon/nixos: the switch failed")
+    assert rows["blue"].endswith("failed — apply now about 2 minutes System configuration for Mastodon could not be completed: the switch failed")
     assert "being updated" in rows["cyan"]
     assert "1 waiting, 1 being updated, 0 updated, 1 failed." in shown and "1 of 2 waves open." in shown
     assert "Pause" in shown and "Cancel the update" in shown and "Resume" not in shown

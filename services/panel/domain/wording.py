@@ -254,6 +254,15 @@ def failure_words(view: Mapping[str, Any]) -> list[str]:
     return [view.get("reason") or "The deployment stopped without a reason."]
 
 
+def reason_words(reason: str) -> str:
+    """A deployment's failure reason as the orchestrator gives it ("<step id>: <what happened>"), with the
+    step named as the progress page names it."""
+    step_id, colon, detail = reason.partition(": ")
+    if not colon or step_id.count("/") < 2 or " " in step_id:
+        return reason
+    return f"{step_label(step_id, {})} could not be completed: {detail}"
+
+
 def _first_upper(text: str) -> str:
     """Upper-cases the first letter only, so a DNS record is not called a "Dns record"."""
     return text[:1].upper() + text[1:]
