@@ -38,12 +38,13 @@ class Running:
         response.raise_for_status()
         return response.json()
 
-    def step_when(self, auth: dict, deployment_id: str, step_id: str, state: str) -> dict:
-        """The deployment's step once the panel shows it in that state with its detail (a step's own
-        progress event may reach the panel after the deployment's end)."""
+    def step_when(self, auth: dict, deployment_id: str, step_id: str, state: str, showing: str = "") -> dict:
+        """The deployment's step once the panel shows it in that state with a detail (`showing` in it,
+        when given): a step's own last progress event may reach the panel after the deployment's end,
+        which shows every step done already, with the detail it had while running."""
         def seen() -> dict | None:
             step = self.deployment(auth, deployment_id)["steps"][step_id]
-            return step if step["state"] == state and step["detail"] else None
+            return step if step["state"] == state and step["detail"] and showing in step["detail"] else None
 
         return wait_until(seen, 30, f"{step_id} {state} in the panel")
 

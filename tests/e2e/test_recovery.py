@@ -191,7 +191,8 @@ def test_going_back_succeeds_leaves_mastodon_untouched_and_removes_what_the_fail
     reasons = {c["reason"] for c in back["changes"] if c["action"] == "delete"}
     assert reasons == {"left by an unfinished deployment: PeerTube is switched off"}
     peertube_vm = made["vms"][f"{operator}-peertube"]
-    vm_step, bucket_step = (running.step_when(auth, back["id"], f"{operator}/peertube/{part}", "done") for part in ("vm", "bucket"))
+    vm_step, bucket_step = (running.step_when(auth, back["id"], f"{operator}/peertube/{part}", "done", showing=shown)
+                            for part, shown in (("vm", "its disk is kept"), ("bucket", "access revoked")))
     assert vm_step["detail"] == f"VM {peertube_vm['vmid']} shut down; its disk is kept"
     assert bucket_step["detail"] == "access revoked, data kept"
 
