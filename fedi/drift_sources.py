@@ -14,8 +14,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.orchestrator.adapters.dns import PowerDns
 from services.orchestrator.adapters.store import ResourceState
 from services.orchestrator.domain.drift import (
-    OUR_TAG,
-    STORAGE_PREFIX,
     HeldBucket,
     HeldKey,
     HeldVm,
@@ -23,6 +21,7 @@ from services.orchestrator.domain.drift import (
     recorded_zone,
 )
 from services.orchestrator.domain.records import RRSet
+from services.orchestrator.domain.tags import OUR_TAG, STORAGE_PREFIX
 from services.storage.adapters.garage import GarageAdmin, GarageNotFound
 
 

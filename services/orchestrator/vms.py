@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from contracts.resources import VmSpec
 
 from .adapters.proxmox import Proxmox, ProxmoxError, VmSummary, disk_gib, first_ipv4, quote_keys
-from .domain.drift import KEPT_TAG, OPERATOR_TAG, REPLACED_TAG
+from .domain.tags import KEPT_TAG, REPLACED_TAG, operator_tag
 from .limits import Limits
 from .steps import StepContext
 
@@ -27,11 +27,6 @@ RACES = ("already exists", "got timeout")
 def resource_tag(resource_id: str) -> str:
     """The Proxmox tag naming the resource (tags allow [a-z0-9_-+.])."""
     return "fedi-res-" + re.sub(r"[^a-z0-9_\-+.]", "-", resource_id.lower().replace("/", "."))
-
-
-def operator_tag(operator: str) -> str:
-    """The Proxmox tag the configurator puts on every VM of the operator."""
-    return f"{OPERATOR_TAG}{operator}".lower()
 
 
 def marker(resource_id: str) -> str:

@@ -6,15 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .records import RRSet, absolute, record_content
+from .tags import KEPT_TAG, OPERATOR_TAG, OUR_TAG, REPLACED_TAG, STORAGE_PREFIX
 
 Backend = Literal["proxmox", "dns", "storage"]
 BACKEND_NAMES: dict[str, str] = {"proxmox": "Proxmox", "dns": "PowerDNS", "storage": "storage (Garage)"}
-# The names the configurator gives: VM tags fedi-op-<operator>, buckets and keys fedi-<operator>-<service>.
-OUR_TAG, OPERATOR_TAG, STORAGE_PREFIX = "fedi", "fedi-op-", "fedi-"
-KEPT_TAG = "fedi-kept"
-"""On a VM shut down with its disk kept (its service switched off with "keep", or replaced)."""
-REPLACED_TAG = "fedi-replaced"
-"""On a VM a replacement took the place of: its disk still holds the service's data."""
 
 
 COMPARED = ("ready", "kept")
